@@ -1,0 +1,1 @@
+"""Tasks and datasets: loaders for files on disk and seeded generators."""

@@ -1,0 +1,1 @@
+"""The deep residual backbone and its baselines."""

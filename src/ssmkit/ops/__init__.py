@@ -1,0 +1,1 @@
+"""Numerical primitives, each with a plain reference implementation beside its fast path."""

@@ -1,0 +1,1 @@
+"""Parameterised state-space cores: dense (LSSL), DPLR (S4), diagonal (S4D), and their convolution kernels."""
