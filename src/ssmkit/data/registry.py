@@ -1,0 +1,37 @@
+"""Every task by name. `get_task(name, data_dir=None, **options) -> Task`.
+
+Each entry maps a task name to the function that builds it; the function's keyword arguments are the task's options
+(an unknown option is a TypeError from Python itself, re-raised here as a ValueError naming the valid ones).
+Modules are imported when their task is asked for, so a missing optional dependency only affects its own tasks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from ssmkit.data.base import Task
+
+# task name -> (module, builder function name). Builders take (data_dir=None, **options) and return a Task.
+TASKS: dict[str, tuple[str, str]] = {}
+
+
+def task_names() -> list[str]:
+    return sorted(TASKS)
+
+
+def get_task(name: str, data_dir: Any = None, **options: Any) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
+    module, fn_name = TASKS[name]
+    builder = getattr(importlib.import_module(module), fn_name)
+    params = inspect.signature(builder).parameters
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = sorted(set(options) - set(params)) if not has_var_kw else []
+    if unknown:
+        valid = [p for p in params if p != "data_dir"]
+        raise ValueError(f"task {name!r} has no option(s) {unknown}; valid options: {valid}")
+    if "data_dir" in params:
+        options["data_dir"] = data_dir
+    return builder(**options)
