@@ -14,7 +14,16 @@ from typing import Any
 from ssmkit.data.base import Task
 
 # task name -> (module, builder function name). Builders take (data_dir=None, **options) and return a Task.
-TASKS: dict[str, tuple[str, str]] = {}
+TASKS: dict[str, tuple[str, str]] = {
+    # forecasting, Informer protocol (data/forecast.py)
+    "etth1": ("ssmkit.data.forecast", "etth1_task"),
+    "etth2": ("ssmkit.data.forecast", "etth2_task"),
+    "ettm1": ("ssmkit.data.forecast", "ettm1_task"),
+    "ettm2": ("ssmkit.data.forecast", "ettm2_task"),
+    "weather": ("ssmkit.data.forecast", "weather_task"),
+    "exchange_rate": ("ssmkit.data.forecast", "exchange_rate_task"),
+    "national_illness": ("ssmkit.data.forecast", "national_illness_task"),
+}
 
 
 def task_names() -> list[str]:
