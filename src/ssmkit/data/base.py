@@ -82,3 +82,14 @@ def pad_collate(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor,
     else:
         y = torch.stack(list(ys))
     return x, y, lengths
+
+
+def length_mask(lengths: Tensor, L: int | None = None) -> Tensor:
+    """(B,) lengths -> (B, L) bool, True at the valid steps t < lengths[b]; L defaults to max(lengths).
+
+    Mean pooling over the valid steps only: (y * m[..., None]).sum(1) / lengths[:, None], m = length_mask(lengths).
+    """
+    L = int(lengths.max()) if L is None else L
+    if lengths.numel() and int(lengths.max()) > L:
+        raise ValueError(f"lengths up to {int(lengths.max())} do not fit in L = {L}")
+    return torch.arange(L, device=lengths.device) < lengths[:, None]  # (B, L)

@@ -23,6 +23,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "weather": ("ssmkit.data.forecast", "weather_task"),
     "exchange_rate": ("ssmkit.data.forecast", "exchange_rate_task"),
     "national_illness": ("ssmkit.data.forecast", "national_illness_task"),
+    # UCR / UEA time-series classification, .ts files (data/ucr.py)
+    "ucr": ("ssmkit.data.ucr", "ucr_task"),
 }
 
 
