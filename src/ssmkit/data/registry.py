@@ -25,6 +25,11 @@ TASKS: dict[str, tuple[str, str]] = {
     "national_illness": ("ssmkit.data.forecast", "national_illness_task"),
     # UCR / UEA time-series classification, .ts files (data/ucr.py)
     "ucr": ("ssmkit.data.ucr", "ucr_task"),
+    # pixel-level images (data/images.py); LRA Image = scifar_gray
+    "smnist": ("ssmkit.data.images", "smnist_task"),
+    "psmnist": ("ssmkit.data.images", "psmnist_task"),
+    "scifar": ("ssmkit.data.images", "scifar_task"),
+    "scifar_gray": ("ssmkit.data.images", "scifar_gray_task"),
 }
 
 
