@@ -25,6 +25,13 @@ TASKS: dict[str, tuple[str, str]] = {
     "national_illness": ("ssmkit.data.forecast", "national_illness_task"),
     # UCR / UEA time-series classification, .ts files (data/ucr.py)
     "ucr": ("ssmkit.data.ucr", "ucr_task"),
+    # long-range synthetic tasks generated on the fly, no files (data/synthetic.py)
+    "copying": ("ssmkit.data.synthetic", "copying_task"),
+    "selective_copying": ("ssmkit.data.synthetic", "selective_copying_task"),
+    "adding": ("ssmkit.data.synthetic", "adding_task"),
+    # raw audio: Speech Commands (data/speech.py)
+    "sc10": ("ssmkit.data.speech", "sc10_task"),
+    "sc35": ("ssmkit.data.speech", "sc35_task"),
     # pixel-level images (data/images.py); LRA Image = scifar_gray
     "smnist": ("ssmkit.data.images", "smnist_task"),
     "psmnist": ("ssmkit.data.images", "psmnist_task"),
