@@ -2,8 +2,8 @@
 
 The protocol is the one of Zhou et al. 2021, "Informer: Beyond Efficient Transformer for Long Sequence Time-Series
 Forecasting" (AAAI), Sec. 4 "Experiments" and its public code (Dataset_ETT_hour / Dataset_ETT_minute / Dataset_Custom),
-which the S4 paper (Gu et al. 2022, "Efficiently Modeling Long Sequences with Structured State Spaces", Sec. 4.3 and its
-forecasting tables) follows:
+which the S4 paper (Gu et al. 2022, "Efficiently Modeling Long Sequences with Structured State Spaces", its "Time Series
+Forecasting" experiments in Sec. 4.3) follows:
 
 - Splits by time. ETT: 12 / 4 / 4 months of 30 days, i.e. rows [0, 8640), [8640, 11520), [11520, 14400) hourly and four
   times that for the 15-minute ETTm files (the rows after 20 months are not used). Other CSVs: the first 70 % train,
@@ -23,6 +23,8 @@ minute of hour, hour of day, day of week, day of month, day of year / week of ye
 input channels.
 
 Files: the CSV or gzipped CSV as published, first column `date`, read with the standard library `csv` module.
+Note: "weather" here is the 21-variable 2020 Weather CSV of the Autoformer collection (target OT), not the older
+12-variable WTH.csv (target WetBulbCelsius) of the Informer paper's Weather rows.
 """
 
 from __future__ import annotations
