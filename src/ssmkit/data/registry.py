@@ -37,6 +37,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "psmnist": ("ssmkit.data.images", "psmnist_task"),
     "scifar": ("ssmkit.data.images", "scifar_task"),
     "scifar_gray": ("ssmkit.data.images", "scifar_gray_task"),
+    # Long Range Arena (data/text.py, ...)
+    "lra_text": ("ssmkit.data.text", "imdb_task"),
 }
 
 
