@@ -32,6 +32,7 @@ TASKS: dict[str, tuple[str, str]] = {
     # raw audio: Speech Commands (data/speech.py)
     "sc10": ("ssmkit.data.speech", "sc10_task"),
     "sc35": ("ssmkit.data.speech", "sc35_task"),
+    "espeak_digits": ("ssmkit.data.espeak_digits", "espeak_digits_task"),
     # pixel-level images (data/images.py); LRA Image = scifar_gray
     "smnist": ("ssmkit.data.images", "smnist_task"),
     "psmnist": ("ssmkit.data.images", "psmnist_task"),
