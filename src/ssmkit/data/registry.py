@@ -33,6 +33,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "sc10": ("ssmkit.data.speech", "sc10_task"),
     "sc35": ("ssmkit.data.speech", "sc35_task"),
     "espeak_digits": ("ssmkit.data.espeak_digits", "espeak_digits_task"),
+    # HiPPO online function approximation, generated (data/function_approx.py)
+    "function_approx": ("ssmkit.data.function_approx", "function_approx_task"),
     # pixel-level images (data/images.py); LRA Image = scifar_gray
     "smnist": ("ssmkit.data.images", "smnist_task"),
     "psmnist": ("ssmkit.data.images", "psmnist_task"),
