@@ -42,6 +42,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "scifar_gray": ("ssmkit.data.images", "scifar_gray_task"),
     # Long Range Arena (data/text.py, ...)
     "lra_text": ("ssmkit.data.text", "imdb_task"),
+    "listops": ("ssmkit.data.listops", "listops_task"),
+    "listops_synthetic": ("ssmkit.data.listops", "listops_synthetic_task"),
 }
 
 
