@@ -44,6 +44,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "lra_text": ("ssmkit.data.text", "imdb_task"),
     "listops": ("ssmkit.data.listops", "listops_task"),
     "listops_synthetic": ("ssmkit.data.listops", "listops_synthetic_task"),
+    "lra_retrieval": ("ssmkit.data.retrieval", "aan_task"),
 }
 
 
