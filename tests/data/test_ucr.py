@@ -128,6 +128,7 @@ def test_missing_values_are_handled_explicitly(tmp_path):
         ("1,2,3:4,5,6:a\n", r"@univariate true but cases have 2 channels"),
         ("1,2:3,4,5:a\n", r"line 7: channels of one case have different lengths"),
         ("", r"@data is followed by no cases"),
+        ("1,2,3:a\n1,2,3\n", r"line 8: expected '<values>\[:<values>...\]:<label>'"),  # a line cut short
     ],
 )
 def test_malformed_cases(tmp_path, body, match):
