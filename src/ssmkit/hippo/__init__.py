@@ -1,6 +1,8 @@
 """HiPPO: the memory operators (Gu et al., NeurIPS 2020) from which LSSL, S4 and S4D are initialised."""
 
+from ssmkit.hippo.diag_init import diag_init
 from ssmkit.hippo.discretize import discretize
+from ssmkit.hippo.nplr import dplr, nplr, rank_correction
 from ssmkit.hippo.transition import transition
 
-__all__ = ["discretize", "transition"]
+__all__ = ["diag_init", "discretize", "dplr", "nplr", "rank_correction", "transition"]
