@@ -56,7 +56,7 @@ class SequenceModel(nn.Module):
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
-        if (head == "steps") != (pool == "none"):
+        if head == "steps" and pool != "none" or head == "sequence" and pool == "none":
             raise ValueError(f"head={head!r} needs pool={'none' if head == 'steps' else 'mean or last'}, got {pool!r}")
         self.vocab_size, self.d_input, self.d_model = vocab_size, d_input, d_model
         self.head_kind, self.pool_mode = head, pool
@@ -69,7 +69,9 @@ class SequenceModel(nn.Module):
             Block(make_layer(layer, d_model, **(layer_options or {})), norm, prenorm, ff, ff_expand, dropout)
             for _ in range(n_layers)
         )
-        self.head = Head(head, d_model, d_output, horizon)
+        # forecast with pool="none": the S4 code's masked future, the last `horizon` per-step outputs are the forecast
+        self.horizon = horizon
+        self.head = Head("steps" if pool == "none" else head, d_model, d_output, horizon)
 
     # ---- parallel ----------------------------------------------------------------------------------------------
     def features(self, u: Tensor, lengths: Tensor | None = None, rate: float = 1.0) -> Tensor:  # -> (B, L, H)
@@ -79,7 +81,8 @@ class SequenceModel(nn.Module):
         return x
 
     def forward(self, u: Tensor, lengths: Tensor | None = None, rate: float = 1.0) -> Tensor:
-        return self.head(pool(self.features(u, lengths, rate), self.pool_mode, lengths))
+        y = self.head(pool(self.features(u, lengths, rate), self.pool_mode, lengths))
+        return y[:, -self.horizon :] if self.head_kind == "forecast" and self.pool_mode == "none" else y
 
     # ---- streaming ---------------------------------------------------------------------------------------------
     def initial_state(self, batch_size: int, device: Any = None, dtype: Any = None) -> State:

@@ -1,0 +1,89 @@
+"""From a config to the objects a run needs: the task, the model (head and input sizes from the task), AdamW over
+`ssmkit.optim.param_groups`, and the learning-rate schedule — all from torch and ssmkit, nothing hand-written."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ssmkit.data.base import Task
+from ssmkit.data.registry import get_task
+from ssmkit.models import SequenceModel
+from ssmkit.optim import param_groups
+from ssmkit.train.config import ExperimentConfig
+
+
+def build_task(cfg: ExperimentConfig) -> Task:
+    return get_task(cfg.task.name, data_dir=cfg.task.data_dir, **cfg.task.options)
+
+
+def build_model(cfg: ExperimentConfig, task: Task) -> SequenceModel:
+    m = cfg.model
+    head, pool, horizon = "sequence", m.pool, 1
+    if task.kind in ("classify_steps", "regress_steps"):
+        head, pool = "steps", "none"
+    elif task.kind == "forecast":
+        head = "forecast"
+        horizon = int(task.info.get("horizon") or task.train[0][1].shape[0])
+        pool = "none" if task.info.get("pad_future") else ("last" if m.pool == "none" else m.pool)
+    return SequenceModel(
+        task.d_output,
+        d_input=task.d_input,
+        vocab_size=task.vocab_size,
+        d_model=m.d_model,
+        n_layers=m.n_layers,
+        layer=m.layer,
+        layer_options=m.layer_options,
+        norm=m.norm,
+        prenorm=m.prenorm,
+        ff=m.ff,
+        ff_expand=m.ff_expand,
+        dropout=m.dropout,
+        head=head,
+        pool=pool,
+        horizon=horizon,
+    )
+
+
+def build_optimizer(cfg: ExperimentConfig, model: nn.Module) -> torch.optim.Optimizer:
+    o = cfg.optim
+    return torch.optim.AdamW(param_groups(model, o.lr, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2))
+
+
+def build_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """cosine: LinearLR warmup, then CosineAnnealingLR (per step); plateau: ReduceLROnPlateau (per evaluation)."""
+    s = cfg.schedule
+    sched = torch.optim.lr_scheduler
+    if s.kind == "constant":
+        return None
+    if s.kind == "plateau":
+        return sched.ReduceLROnPlateau(optimizer, factor=s.plateau_factor, patience=s.plateau_patience)
+    if s.kind != "cosine":
+        raise ValueError(f"schedule.kind must be one of cosine, plateau, constant; got {s.kind!r}")
+    eta_min = s.min_lr_ratio * cfg.optim.lr
+    warmup = min(s.warmup_steps, total_steps - 1)
+    cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=eta_min)
+    if warmup <= 0:
+        return cosine
+    linear = sched.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), total_iters=warmup)
+    return sched.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def steps_per_epoch(cfg: ExperimentConfig, task: Task) -> int:
+    n = cfg.train.steps_per_epoch or len(task.train) // cfg.train.batch_size
+    if n < 1:
+        raise ValueError(f"train.batch_size={cfg.train.batch_size} exceeds the train set ({len(task.train)} items)")
+    return n
+
+
+def epoch_batches(n_items: int, batch_size: int, steps: int, seed: int, epoch: int) -> list[list[int]]:
+    """The epoch's global batches of item indices: a permutation seeded by (seed, epoch), repeated if needed."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.cat([torch.randperm(n_items, generator=g) for _ in range(math.ceil(steps * batch_size / n_items))])
+    return [perm[i * batch_size : (i + 1) * batch_size].tolist() for i in range(steps)]

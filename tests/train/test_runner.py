@@ -1,0 +1,131 @@
+"""The runner end to end on the tiny config: CLI outputs, exact resume, NaN stop, Ctrl-C, eval and stream."""
+
+import csv
+import os
+import signal
+
+import pytest
+import torch
+
+from ssmkit.cli import main
+from ssmkit.train import loop
+from ssmkit.train.checkpoint import load_checkpoint
+from ssmkit.train.config import apply_overrides, from_dict, load_config
+from ssmkit.train.loop import TrainingDiverged, train
+
+# dropout on, so exact resume also needs the RNG state; BatchNorm, so it needs the running statistics
+TINY = ["model.dropout=0.1", "model.norm=batch", "train.progress=false"]
+
+
+def _cfg(tmp_path, name, *extra):
+    return load_config("tiny", [*TINY, f"train.runs_dir={tmp_path}", f"train.name={name}", *extra])
+
+
+def _rows(run_dir):
+    with open(run_dir / "log.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(f)]
+
+
+def _resume(run_dir, *overrides):
+    saved = load_checkpoint(run_dir)["config"]
+    return train(from_dict(apply_overrides(saved, ["train.stop_at_step=null", *overrides])), resume=run_dir)
+
+
+def test_cli_train_writes_config_checkpoint_log_curves_and_results_row(tmp_path, capsys):
+    assert main(["train", "tiny", *TINY, f"train.runs_dir={tmp_path}", "train.name=e2e"]) == 0
+    out = capsys.readouterr().out
+    assert "resolved config" in out and "layer: lstm" in out and "done in" in out
+    run_dir = tmp_path / "tiny" / "e2e"
+    assert load_config(str(run_dir / "config.yaml")).model.dropout == 0.1
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # weights_only
+    assert ckpt["step"] == 10 and ckpt["config"]["experiment"] == "tiny"
+    splits = [r["split"] for r in _rows(run_dir)]
+    assert splits.count("train") == 10 and splits.count("val") == 2 and splits[-1] == "test"
+    assert (run_dir / "curves.png").stat().st_size > 1000 and any((run_dir / "tensorboard").iterdir())
+    with open(tmp_path / "results.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["experiment"] == "tiny" and row["metric"] == "test acc" and int(row["params"]) > 0
+    assert row["device"].startswith("cpu") and float(row["wall_time_s"]) > 0
+    # eval and stream read the same run
+    assert main(["eval", str(run_dir)]) == 0 and "acc" in capsys.readouterr().out
+    assert main(["stream", str(run_dir), "--float64"]) == 0
+    out = capsys.readouterr().out
+    err = float(out.split("step by step vs parallel: max |diff| ")[1].split()[0])
+    assert err < 1e-10 and "per-token latency" in out
+
+
+@pytest.mark.parametrize("stop_at", [3, 5], ids=["mid_epoch", "epoch_end"])
+def test_resume_logs_exactly_the_losses_of_an_uninterrupted_run(tmp_path, stop_at):
+    full = train(_cfg(tmp_path, "full"))
+    part = train(_cfg(tmp_path, "part", f"train.stop_at_step={stop_at}"))
+    assert part["status"] == "stopped" and load_checkpoint(part["run_dir"])["step"] == stop_at
+    resumed = _resume(part["run_dir"])
+    assert resumed["status"] == "finished"
+    assert _rows(resumed["run_dir"]) == _rows(full["run_dir"])  # every logged loss, bit for bit (repr of the floats)
+    a, b = load_checkpoint(full["run_dir"])["model"], load_checkpoint(resumed["run_dir"])["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = loop._batch_loss
+    calls = []
+
+    def nan_at_step_4(*args):
+        loss, stats = real(*args)
+        if torch.is_grad_enabled():
+            calls.append(1)
+            if len(calls) == 4:
+                loss = loss * float("nan")
+        return loss, stats
+
+    monkeypatch.setattr(loop, "_batch_loss", nan_at_step_4)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 4 .*last good checkpoint .*last.pt \(step 2\)"):
+        train(_cfg(tmp_path, "nan", "train.checkpoint_every=2"))
+    ckpt = load_checkpoint(tmp_path / "tiny" / "nan")
+    assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_nan_via_cli_returns_an_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(loop, "_batch_loss", lambda *a: (torch.tensor(float("inf"), requires_grad=True), None))
+    assert main(["train", "tiny", "train.progress=false", f"train.runs_dir={tmp_path}"]) == 1
+    assert "loss is inf at step 1" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_and_stops_cleanly(tmp_path, monkeypatch):
+    real = loop._batch_loss
+    calls = []
+
+    def interrupt_at_step_3(*args):
+        if torch.is_grad_enabled():
+            calls.append(1)
+            if len(calls) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(loop, "_batch_loss", interrupt_at_step_3)
+    before = signal.getsignal(signal.SIGINT)
+    result = train(_cfg(tmp_path, "int"))
+    assert result["status"] == "stopped" and result["step"] == 3
+    assert load_checkpoint(result["run_dir"])["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path):
+    train(_cfg(tmp_path, "same"))
+    with pytest.raises(ValueError, match="--resume"):
+        train(_cfg(tmp_path, "same"))
+
+
+def test_warmup_then_cosine_schedule(tmp_path):
+    from ssmkit.train.build import build_scheduler
+
+    cfg = load_config("tiny", ["schedule.warmup_steps=4", "optim.lr=1.0"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(cfg, opt, total_steps=14)
+    lrs = []
+    for _ in range(14):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and lrs[-1] < 0.05
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
