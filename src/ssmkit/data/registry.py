@@ -45,6 +45,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "listops": ("ssmkit.data.listops", "listops_task"),
     "listops_synthetic": ("ssmkit.data.listops", "listops_synthetic_task"),
     "lra_retrieval": ("ssmkit.data.retrieval", "aan_task"),
+    "pathfinder": ("ssmkit.data.pathfinder", "pathfinder_task"),
+    "pathx": ("ssmkit.data.pathfinder", "pathx_task"),
+    "pathfinder_synthetic": ("ssmkit.data.pathfinder", "pathfinder_synthetic_task"),
 }
 
 
