@@ -216,3 +216,19 @@ def test_synthetic_task():
     images, labels, _ = generate_pathfinder(20, resolution=32, seed=2)
     x, y = task.test[3]
     assert torch.equal(x[:, 0], torch.from_numpy(images[19].reshape(-1)).float() / 255) and int(y) == labels[19]
+
+
+def test_lra_tasks_by_name(tmp_path):
+    from ssmkit.data.registry import get_task
+
+    task = get_task("pathfinder_synthetic", n_train=2, n_val=1, n_test=1, resolution=16)
+    assert task.name == "pathfinder_synthetic" and task.l_max == 256
+    for name, file in [
+        ("lra_retrieval", "new_aan_pairs.train.tsv"),
+        ("lra_text", "aclImdb.tar.gz"),
+        ("listops", "basic_train.tsv"),
+        ("pathx", "pathfinder128"),
+        ("pathfinder", "pathfinder32"),
+    ]:
+        with pytest.raises(DataMissingError, match=file):
+            get_task(name, tmp_path)

@@ -138,7 +138,7 @@ def pathfinder_task(
         (f / DIFFICULTIES[difficulty] for f in folders if (f / DIFFICULTIES[difficulty] / "metadata").is_dir()), None
     )
     name = "pathx" if resolution == 128 and difficulty == "hard" else f"pathfinder{resolution}"
-    if npz is not None and (source == "npz" or (source == "auto")):
+    if npz is not None and source in ("auto", "npz"):
         return _npz_task(name, npz, resolution, split_seed, normalize)
     if layout is not None and source in ("auto", "images"):
         return _layout_task(name, layout, resolution, split_seed, normalize)
