@@ -40,7 +40,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "psmnist": ("ssmkit.data.images", "psmnist_task"),
     "scifar": ("ssmkit.data.images", "scifar_task"),
     "scifar_gray": ("ssmkit.data.images", "scifar_gray_task"),
-    # Long Range Arena (data/text.py, ...)
+    # Long Range Arena (data/text.py, listops.py, retrieval.py, pathfinder.py); LRA Image = scifar_gray
     "lra_text": ("ssmkit.data.text", "imdb_task"),
     "listops": ("ssmkit.data.listops", "listops_task"),
     "listops_synthetic": ("ssmkit.data.listops", "listops_synthetic_task"),
