@@ -1,0 +1,73 @@
+"""Vandermonde product: K[l] = Σ_n v_n x_n^l, l = 0..L-1  (S4D, Gu et al., NeurIPS 2022, Eq. (5) / Sec. 3.1).
+
+The diagonal SSM kernel K[l] = Σ_n C_n B̄_n Ā_n^l is a Vandermonde matrix-vector product. Materialising x_n^l for all
+(n, l) costs O(N·L) memory per channel (and autograd keeps it). The sum factors instead: with l = j·c + i,
+
+    K[j·c + i] = Σ_n (v_n x_n^{j c}) · x_n^i,
+
+a batched matrix product (J, N) @ (N, c) per channel, J = ceil(L / c), c ≈ √L. Only the powers x^i (i < c) and
+x^{jc} (j < J) are held — O(N·√L) per channel — and the gradient is again matrix products, so plain autograd is
+already lean here (no custom backward needed). Powers are built by doubling
+(x^{0..2k-1} = [x^{0..k-1}, x^k·x^{0..k-1}]), as accurate as repeated multiplication.
+
+Shapes: v (*S, *Hb, N), x (*Hb, N) (complex or real), L >= 1 -> (*S, *Hb, L). The leading dims *S of v share x (e.g.
+several output channels C of one diagonal system).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+IMPLS = ("auto", "fast", "reference")
+
+
+def vandermonde(v: Tensor, x: Tensor, L: int, *, impl: str = "auto") -> Tensor:
+    """Σ_n v_n x_n^l for l = 0..L-1.  v (*S, *Hb, N), x (*Hb, N) -> (*S, *Hb, L).
+
+    ``impl``: "fast" / "auto" (factored into a batched matmul, memory O(N √L) per channel), "reference"
+    (materialises x^l as a (*Hb, L, N) tensor).
+    """
+    _check(v, x, L, impl)
+    if impl == "reference":
+        return vandermonde_reference(v, x, L)
+    c = 1 << max(0, math.ceil(math.log2(L) / 2))  # block length, a power of two near √L
+    J = -(-L // c)  # number of blocks
+    x_i = powers(x, c)  # (*Hb, c, N): x^i, i < c
+    x_c = x_i[..., -1, :] * x  # (*Hb, N): x^c
+    x_jc = powers(x_c, J)  # (*Hb, J, N): x^{jc}, j < J
+    K = (v.unsqueeze(-2) * x_jc) @ x_i.transpose(-1, -2)  # (*S, *Hb, J, c): K[j, i] = Σ_n v x^{jc} x^i
+    return K.flatten(-2)[..., :L]  # (*S, *Hb, L)
+
+
+def vandermonde_reference(v: Tensor, x: Tensor, L: int) -> Tensor:
+    """Materialising evaluation: X[l, n] = x_n^l as a (*Hb, L, N) tensor, then Σ_n v_n X[l, n]."""
+    X = powers(x, L)  # (*Hb, L, N)
+    return (v.unsqueeze(-2) * X).sum(-1)  # (*S, *Hb, L)
+
+
+def powers(x: Tensor, n: int) -> Tensor:
+    """x^0, x^1, ..., x^{n-1} stacked on a new second-to-last dim: (..., N) -> (..., n, N), built by doubling."""
+    p = torch.ones_like(x).unsqueeze(-2)  # (..., 1, N): x^0
+    x_k = x.unsqueeze(-2)  # x^k with k = current length
+    while p.shape[-2] < n:
+        p = torch.cat([p, p * x_k], dim=-2)  # (..., 2k, N)
+        x_k = x_k * x_k
+    return p[..., :n, :]
+
+
+def _check(v, x, L, impl):
+    if impl not in IMPLS:
+        raise ValueError(f"vandermonde: impl must be one of {IMPLS}, got {impl!r}")
+    for name, t in (("v", v), ("x", x)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"vandermonde: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if not isinstance(L, int) or isinstance(L, bool) or L < 1:
+        raise ValueError(f"vandermonde: L must be an int >= 1, got {L!r}")
+    if x.dim() < 1 or v.dim() < x.dim() or v.shape[v.dim() - x.dim() :] != x.shape:
+        raise ValueError(
+            f"vandermonde: need x (*Hb, N) and v (*S, *Hb, N) with matching trailing dims; got v {tuple(v.shape)}, "
+            f"x {tuple(x.shape)}"
+        )
