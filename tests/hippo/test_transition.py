@@ -51,13 +51,16 @@ def test_glagt_entries():
     assert A[1, 0] == pytest.approx(-SQ(2 / 3))  # -sqrt(Gamma(3/2) / Gamma(5/2))
 
 
-@pytest.mark.parametrize("convention, omega", [("s4", math.pi), ("paper", 2 * math.pi)])
-def test_fout_entries(convention, omega):
+@pytest.mark.parametrize("convention, window", [("s4", 2.0), ("paper", 1.0)])
+def test_fout_entries(convention, window):
     A, B = transition("fout", N, convention=convention)
-    assert torch.allclose(B, torch.tensor([1, 0, SQ(2), 0, SQ(2), 0, SQ(2), 0], dtype=torch.float64))
+    e = torch.tensor([1, 0, SQ(2), 0, SQ(2), 0, SQ(2), 0], dtype=torch.float64)
+    assert torch.allclose(B, 2 * e / window)
+    omega = 2 * math.pi / window  # s4: pi m, paper: 2 pi m
     assert A[2, 3] == pytest.approx(-omega) and A[3, 2] == pytest.approx(omega)
     assert A[6, 7] == pytest.approx(-3 * omega) and A[7, 6] == pytest.approx(3 * omega)
-    assert A[0, 0] == pytest.approx(-1) and A[0, 4] == pytest.approx(-SQ(2)) and A[4, 4] == pytest.approx(-2)
+    assert A[0, 0] == pytest.approx(-2 / window) and A[0, 4] == pytest.approx(-2 * SQ(2) / window)
+    assert A[4, 4] == pytest.approx(-4 / window)
     assert torch.all(A[1] == 0) and torch.all(A[:, 1] == 0)  # the sin(0) slot is dead
 
 

@@ -3,6 +3,8 @@
 from ssmkit.hippo.diag_init import diag_init
 from ssmkit.hippo.discretize import discretize
 from ssmkit.hippo.nplr import dplr, nplr, rank_correction
+from ssmkit.hippo.online import HiPPO
+from ssmkit.hippo.reconstruct import reconstruct
 from ssmkit.hippo.transition import transition
 
-__all__ = ["diag_init", "discretize", "dplr", "nplr", "rank_correction", "transition"]
+__all__ = ["HiPPO", "diag_init", "discretize", "dplr", "nplr", "rank_correction", "reconstruct", "transition"]

@@ -19,13 +19,15 @@ Measures (N is the state size; n, k index rows and columns from 0; r_n = sqrt(2n
              B_n = beta: the basis exp(-x/2) L_n(x) of x = t - s, orthonormal in L2[0, inf). convention="paper":
              A = -tril(1) (diagonal -1), B_n = beta: basis L_n(x) under the measure exp(-x).
 - ``glagt``  generalised Laguerre with parameters alpha (> -1, < 1) and beta (> 0), as in the S4 code (its "tilt").
-- ``fout``   translated Fourier (HiPPO Appendix D.3). State layout [1, (dead), cos_1, sin_1, cos_2, sin_2, ...]:
-             index 2m is cos(2 pi m x / theta), index 2m + 1 is sin(...), index 1 is sin(0) = 0 and stays 0.
-             B = (1, 0, sqrt 2, 0, sqrt 2, 0, ...), A = rotation - B B^T, where the rotation has A[2m, 2m+1] = -omega m,
-             A[2m+1, 2m] = +omega m. convention="s4": omega = pi (the S4 code); convention="paper": omega = 2 pi, which
-             is the exact projection onto the Fourier basis of the window [t - 1, t] (the B B^T term approximates the
-             sample leaving the window, f(t - 1) ~ B^T x). Note the S4 form is not an exact projection for any window
-             length (the rotation is that of a window of length 2, the endpoint term that of a window of length 1).
+- ``fout``   translated Fourier (HiPPO Appendix D.3): the projection onto the Fourier basis of the window
+             [t - theta, t]. State layout [1, (dead), cos_1, sin_1, cos_2, sin_2, ...]: slot 2m is
+             sqrt(2) cos(2 pi m x), slot 2m + 1 is sqrt(2) sin(2 pi m x), x = (t - s)/theta; slot 1 is sin(0) = 0 and
+             stays 0. With e = (1, 0, sqrt 2, 0, sqrt 2, 0, ...) and R the rotation R[2m, 2m+1] = -2 pi m,
+             R[2m+1, 2m] = +2 pi m, the window-1 operator is A = R - 2 e e^T, B = 2 e: the sample leaving the window
+             is estimated by the truncated Fourier series at the window's edge, which converges to the mean of the two
+             ends, f(t - theta) ~ 2 e^T x - f(t). convention="s4" (default, the S4 code): window theta = 2, i.e. A and
+             B halved, A = R/2 - e e^T (rotation at pi m), B = e. convention="paper": window 1 (rotation at 2 pi m).
+             (Taking f(t - theta) ~ e^T x instead, i.e. A = R - e e^T, B = e, tracks the projection poorly.)
 - ``foud``   Fourier with a decaying diagonal instead of the endpoint term (S4 code's "fourier_diag"): rotation at
              2 pi m, A -= I/2, same B. Close to S4D-Lin.
 - ``lmu``    the Legendre Memory Unit (Voelker et al., NeurIPS 2019): A_nk = (2n+1) * (-1 if n < k else (-1)^(n-k+1)),
@@ -79,8 +81,9 @@ def check_state_size(N: int, even: bool = False, name: str = "N") -> int:
 def transition(measure: str, N: int, **kwargs) -> tuple[Tensor, Tensor]:
     """HiPPO (A, B) for `measure` with state size N: A (N, N), B (N,), both float64.
 
-    Keyword arguments: legt/fout `convention` ("s4" default, or "paper"); lagt `beta` (1.0) and `convention`;
-    glagt `alpha` (0.0) and `beta` (0.01); random/diagonal `generator` (a torch.Generator, else the global RNG).
+    Keyword arguments: legt/fout `convention` ("s4" default, or "paper": window 1 instead of 2); lagt `beta` (1.0)
+    and `convention`; glagt `alpha` (0.0) and `beta` (0.01); random/diagonal `generator` (a torch.Generator, else
+    the global RNG).
     See the module docstring for the formulas and the differences between the conventions.
     """
     check_measure(measure)
@@ -101,7 +104,7 @@ def transition(measure: str, N: int, **kwargs) -> tuple[Tensor, Tensor]:
     if measure == "glagt":
         return _glagt(N, alpha=float(kwargs.get("alpha", 0.0)), beta=float(kwargs.get("beta", 0.01)))
     if measure == "fout":
-        return _fout(N, omega=math.pi if convention == "s4" else 2 * math.pi)
+        return _fout(N, window=2.0 if convention == "s4" else 1.0)
     if measure == "foud":
         return _foud(N)
     if measure == "lmu":
@@ -167,10 +170,10 @@ def _fourier_rotation(N: int, omega: float) -> Tensor:
     return A
 
 
-def _fout(N: int, omega: float) -> tuple[Tensor, Tensor]:
+def _fout(N: int, window: float) -> tuple[Tensor, Tensor]:
     B = _fourier_B(N)
-    A = _fourier_rotation(N, omega) - B[:, None] * B[None, :]
-    return A, B
+    A = _fourier_rotation(N, 2 * math.pi) - 2 * B[:, None] * B[None, :]
+    return A / window, 2 * B / window
 
 
 def _foud(N: int) -> tuple[Tensor, Tensor]:
