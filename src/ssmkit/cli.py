@@ -12,6 +12,7 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "hippo": ("ssmkit.hippo.demo", "reconstruct test signals online with each HiPPO measure: MSE vs N table and a PNG"),
     "train": ("ssmkit.train.loop", "train an experiment from configs/ (section.key=value overrides) or --resume a run"),
     "eval": ("ssmkit.train.evaluate", "evaluate a checkpoint (or run folder) on its task's val or test split"),
     "stream": ("ssmkit.train.stream", "feed a sequence token by token: agreement with the parallel pass, latency"),
