@@ -10,6 +10,10 @@ x^{jc} (j < J) are held — O(N·√L) per channel — and the gradient is again
 already lean here (no custom backward needed). Powers are built by doubling
 (x^{0..2k-1} = [x^{0..k-1}, x^k·x^{0..k-1}]), as accurate as repeated multiplication.
 
+Precision: the powers are formed in double precision and rounded once to v's precision, so in float32 the error does
+not grow with l (powers of a float32-rounded x would drift in phase by ~l·6e-8 rad per unit angle). Pass x in float64
+(e.g. a float64 discretisation of float32 parameters) to keep that accuracy; the result has v's precision.
+
 Shapes: v (*S, *Hb, N), x (*Hb, N) (complex or real), L >= 1 -> (*S, *Hb, L). The leading dims *S of v share x (e.g.
 several output channels C of one diagonal system).
 """
@@ -35,17 +39,30 @@ def vandermonde(v: Tensor, x: Tensor, L: int, *, impl: str = "auto") -> Tensor:
         return vandermonde_reference(v, x, L)
     c = 1 << max(0, math.ceil(math.log2(L) / 2))  # block length, a power of two near √L
     J = -(-L // c)  # number of blocks
+    dtype = _result_dtype(v, x)
+    x = x.to(torch.complex128 if x.is_complex() else torch.float64)  # powers in double precision (O(N √L), cheap)
     x_i = powers(x, c)  # (*Hb, c, N): x^i, i < c
     x_c = x_i[..., -1, :] * x  # (*Hb, N): x^c
     x_jc = powers(x_c, J)  # (*Hb, J, N): x^{jc}, j < J
-    K = (v.unsqueeze(-2) * x_jc) @ x_i.transpose(-1, -2)  # (*S, *Hb, J, c): K[j, i] = Σ_n v x^{jc} x^i
+    x_i, x_jc = x_i.to(dtype), x_jc.to(dtype)  # rounded once to the working precision
+    K = (v.to(dtype).unsqueeze(-2) * x_jc) @ x_i.transpose(-1, -2)  # (*S, *Hb, J, c): K[j, i] = Σ_n v x^{jc} x^i
     return K.flatten(-2)[..., :L]  # (*S, *Hb, L)
 
 
 def vandermonde_reference(v: Tensor, x: Tensor, L: int) -> Tensor:
     """Materialising evaluation: X[l, n] = x_n^l as a (*Hb, L, N) tensor, then Σ_n v_n X[l, n]."""
-    X = powers(x, L)  # (*Hb, L, N)
-    return (v.unsqueeze(-2) * X).sum(-1)  # (*S, *Hb, L)
+    dtype = _result_dtype(v, x)
+    X = powers(x.to(torch.complex128 if x.is_complex() else torch.float64), L).to(dtype)  # (*Hb, L, N)
+    return (v.to(dtype).unsqueeze(-2) * X).sum(-1)  # (*S, *Hb, L)
+
+
+def _result_dtype(v: Tensor, x: Tensor) -> torch.dtype:
+    """v's precision, complex if v or x is: x may be passed in higher precision than v (e.g. Ā from a float64
+    discretisation) without promoting the product."""
+    real = v.real.dtype if v.is_complex() else v.dtype
+    if v.is_complex() or x.is_complex():
+        return torch.complex128 if real == torch.float64 else torch.complex64
+    return real
 
 
 def powers(x: Tensor, n: int) -> Tensor:
