@@ -85,7 +85,18 @@ def test_parallel_equals_step(measure, method):
     assert (par - step).abs().max() <= 1e-10 * max(1.0, step.abs().max().item())
 
 
-@pytest.mark.parametrize("measure", ["legs", "legt"])
+@pytest.mark.parametrize("method, alpha", [("bilinear", None), ("euler", None), ("backward_euler", None), ("gbt", 0.7)])
+def test_lagt_structured_step_equals_dense(method, alpha):
+    f = torch.randn(2, 40, dtype=torch.float64)
+    fast = HiPPO("lagt", 24, dt=0.02, method=method, alpha=alpha, theta=0.3)
+    ref = HiPPO("lagt", 24, dt=0.02, method=method, alpha=alpha, theta=0.3, impl="reference")
+    c_fast, c_ref = fast.initial_state(2), ref.initial_state(2)
+    for j in range(40):
+        c_fast, c_ref = fast.step(f[:, j], c_fast, j), ref.step(f[:, j], c_ref, j)
+    assert torch.allclose(c_fast, c_ref, rtol=0, atol=1e-12 * c_ref.abs().max().item())
+
+
+@pytest.mark.parametrize("measure", ["legs", "legt", "lagt"])
 def test_step_api_streams(measure):
     f = torch.randn(2, 50, dtype=torch.float64)
     h = HiPPO(measure, 8, dt=0.01, theta=0.3)

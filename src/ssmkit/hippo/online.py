@@ -15,7 +15,10 @@ it at times s. The signal is zero before t = 0 (state starts at 0), except for L
   convention="paper") (legt window theta, lagt timescale theta, fout the exact Fourier projection on a window
   theta), discretised once with `discretize(method, dt)`: x_j = Ab x_{j-1} + Bb f_j. impl="fast" computes all steps
   in parallel as a causal convolution with the kernel K_l = Ab^l Bb (powers by repeated squaring, FFT convolution);
-  impl="reference" steps through time.
+  impl="reference" steps through time with the dense Ab. `step` (streaming) uses the dense Ab, except for lagt with
+  a GBT rule (euler, backward_euler, bilinear, gbt) under impl="fast": LagT's A = -(I + tril_strict(1 1^T))/theta
+  has the structure of `legs.lower_solve`, so a step costs O(N) instead of O(N^2). (LegT's A has a rank-one part
+  above the diagonal as well; its O(N) step is not implemented, it uses the dense Ab.)
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import torch
 from torch import Tensor, nn
 
 from ssmkit.hippo.discretize import METHODS, discretize
-from ssmkit.hippo.legs import legs_fast, legs_reference, legs_step, legs_structure
+from ssmkit.hippo.legs import legs_fast, legs_reference, legs_step, legs_structure, lower_mult, lower_solve
 from ssmkit.hippo.reconstruct import reconstruct
 from ssmkit.hippo.transition import check_measure, check_state_size, transition
 
 ONLINE_MEASURES = ("legs", "legt", "lagt", "fout")
 IMPLS = ("fast", "reference")
 INITS = ("zero", "first")
-_LEGS_ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
+_GBT_ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 
 
 def _positive(x: float, name: str) -> float:
@@ -99,8 +102,8 @@ class HiPPO(nn.Module):
                 if alpha is None or not 0 <= alpha <= 1:
                     raise ValueError(f"alpha must be a number in [0, 1] for method 'gbt'; got {alpha!r}")
                 self.alpha = float(alpha)
-            elif method in _LEGS_ALPHA and alpha is None:
-                self.alpha = _LEGS_ALPHA[method]
+            elif method in _GBT_ALPHA and alpha is None:
+                self.alpha = _GBT_ALPHA[method]
             else:
                 raise ValueError(
                     f"method for legs must be one of euler, backward_euler, bilinear, gbt (alpha only with gbt); "
@@ -118,6 +121,7 @@ class HiPPO(nn.Module):
             Ab, Bb = discretize(A, B, self.dt, method, alpha=alpha)
             self.register_buffer("Ab", Ab.to(dtype), persistent=False)  # (N, N) discrete
             self.register_buffer("Bb", Bb.to(dtype), persistent=False)  # (N,)
+            self.alpha = float(alpha) if method == "gbt" else _GBT_ALPHA.get(method)  # None for zoh
 
     def extra_repr(self) -> str:
         return f"measure={self.measure}, N={self.N}, dt={self.dt}, method={self.method}, theta={self.theta}"
@@ -136,7 +140,17 @@ class HiPPO(nn.Module):
             if j == 0 and self.init == "first":
                 return torch.nn.functional.pad(f_j[:, None], (0, self.N - 1))
             return legs_step(c, f_j, j + 1, self.alpha, legs_structure(self.N, c.dtype, c.device))
+        if self.measure == "lagt" and self.alpha is not None and self.impl == "fast":
+            return self._lagt_step(f_j, c)
         return c @ self.Ab.T + f_j[:, None] * self.Bb
+
+    def _lagt_step(self, f_j: Tensor, c: Tensor) -> Tensor:
+        """O(N) GBT step of LagT: (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f, A = -(diag(delta) +
+        tril_strict(u v^T)) with delta = u = 1/theta, v = 1 (`legs.lower_mult` / `legs.lower_solve`)."""
+        one = torch.ones(self.N, dtype=c.dtype, device=c.device)
+        delta = u = one / self.theta
+        z = c + (1 - self.alpha) * self.dt * lower_mult(c, delta, u, one) + self.dt * f_j[:, None] * self.B
+        return z if self.alpha == 0.0 else lower_solve(z, self.alpha * self.dt, delta, u, one)
 
     def forward(self, f: Tensor) -> Tensor:
         """f (B, L) or (L,) real -> c (B, L, N) or (L, N)."""
