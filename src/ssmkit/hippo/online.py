@@ -10,7 +10,8 @@ it at times s. The signal is zero before t = 0 (state starts at 0), except for L
   first step from c_0 = 0; it removes most of the start-up error.
   Measured on f(t) = sin(2 pi 5 t) + 0.5 cos(2 pi 13 t), 1000 samples on [0, 1), N = 64, bilinear, reconstructed at
   the sample times from the last state: MSE 1.0e-4 (init="zero"), 9.1e-5 (init="first"). The published HiPPO code
-  reports 8.5e-4 for init="zero": it evaluates at s = j/(L-1) instead of t_j, a half-sample misalignment.
+  reports 8.5e-4 for init="zero": its state is the same, but it compares sample j with the reconstruction at the
+  relative position j/(L-1) instead of at the sample's own time t_j/t_L = (j+1)/L (up to one sample off).
 - legt, lagt, fout: time-invariant, x' = (A x + B f) / theta with (A, B) = transition(measure, N,
   convention="paper") (legt window theta, lagt timescale theta, fout the exact Fourier projection on a window
   theta), discretised once with `discretize(method, dt)`: x_j = Ab x_{j-1} + Bb f_j. impl="fast" computes all steps
