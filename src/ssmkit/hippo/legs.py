@@ -13,11 +13,8 @@ O(N) structure. LegS A = -(diag(delta) + tril_strict(u v^T)) with delta_n = n + 
 - (I - beta A) y = z is lower triangular: with S_n = sum_{m<n} v_m y_m,
       y_n = (z_n - beta u_n S_n) / (1 + beta delta_n),   S_{n+1} = a_n S_n + e_n,
       a_n = 1 - beta u_n v_n / (1 + beta delta_n),       e_n = v_n z_n / (1 + beta delta_n),
-  a scalar linear recurrence in n. It is evaluated in blocks of `block` indices: inside a block in closed form with a
-  cumulative product and sum (S_{p+i} = Q_i (S_p + sum_{m<i} e_{p+m} / Q_{m+1}), Q_i = prod_{j<i} a_{p+j}), across
-  blocks by carrying S. A coefficient a_n that vanishes (it does: a_n = 0 at n = k/alpha for LegS) ends a block, so
-  the closed form never divides by it; short blocks keep the products far from under/overflow.
-  Work per step O(N) for any fixed block size, N / block Python iterations.
+  a scalar linear recurrence in n, evaluated in blocks by `recurrence.linear_recurrence` (a coefficient that
+  vanishes, as a_n does at n = k/alpha, ends a block). Work per step O(N), about N / block Python iterations.
 
 `legs_reference` is the plain version: dense triangular solves, the spec the fast path is tested against.
 """
@@ -26,6 +23,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from ssmkit.hippo.recurrence import linear_recurrence
 
 
 def legs_structure(N: int, dtype: torch.dtype = torch.float64, device=None) -> tuple[Tensor, Tensor, Tensor]:
@@ -44,24 +43,10 @@ def lower_mult(c: Tensor, delta: Tensor, u: Tensor, v: Tensor) -> Tensor:
 
 def lower_solve(z: Tensor, beta: float, delta: Tensor, u: Tensor, v: Tensor, block: int = 16) -> Tensor:
     """y with (I - beta A) y = z, A = -(diag(delta) + tril_strict(u v^T)); z (..., N). O(N) (module docstring)."""
-    N = z.shape[-1]
     den = 1 + beta * delta  # (N,)
     a = 1 - beta * u * v / den  # (N,) recurrence coefficients
-    e = v * z / den  # (..., N)
-    # block edges: every `block` indices, and right after each (near-)zero coefficient
-    tiny = 1e-8
-    cuts = set(range(0, N, block)) | {int(i) + 1 for i in torch.nonzero(a.abs() < tiny).flatten() if i + 1 < N}
-    edges = sorted(cuts) + [N]
-    y = torch.empty_like(z)
-    S = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)  # (...,) carried S_p
-    for p, q in zip(edges[:-1], edges[1:], strict=True):
-        Q = torch.cumprod(torch.cat([torch.ones_like(a[p : p + 1]), a[p : q - 1]]), dim=0)  # (q-p,) Q_i
-        terms = e[..., p : q - 1] / Q[1:]  # (..., q-p-1)
-        acc = torch.cat([torch.zeros_like(S)[..., None], torch.cumsum(terms, dim=-1)], dim=-1)  # (..., q-p)
-        S_blk = Q * (S[..., None] + acc)  # (..., q-p) S_n for n in [p, q)
-        y[..., p:q] = (z[..., p:q] - beta * u[p:q] * S_blk) / den[p:q]
-        S = a[q - 1] * S_blk[..., -1] + e[..., q - 1]  # one explicit step across the block edge
-    return y
+    S, _ = linear_recurrence(a, v * z / den, block=block)  # (..., N): S_n = sum_{m<n} v_m y_m
+    return (z - beta * u * S) / den
 
 
 def legs_step(c: Tensor, f_k: Tensor, k: int, alpha: float, structure: tuple[Tensor, Tensor, Tensor], block: int = 16):

@@ -16,10 +16,10 @@ it at times s. The signal is zero before t = 0 (state starts at 0), except for L
   convention="paper") (legt window theta, lagt timescale theta, fout the exact Fourier projection on a window
   theta), discretised once with `discretize(method, dt)`: x_j = Ab x_{j-1} + Bb f_j. impl="fast" computes all steps
   in parallel as a causal convolution with the kernel K_l = Ab^l Bb (powers by repeated squaring, FFT convolution);
-  impl="reference" steps through time with the dense Ab. `step` (streaming) uses the dense Ab, except for lagt with
-  a GBT rule (euler, backward_euler, bilinear, gbt) under impl="fast": LagT's A = -(I + tril_strict(1 1^T))/theta
-  has the structure of `legs.lower_solve`, so a step costs O(N) instead of O(N^2). (LegT's A has a rank-one part
-  above the diagonal as well; its O(N) step is not implemented, it uses the dense Ab.)
+  impl="reference" steps through time with the dense Ab. `step` (streaming) with impl="fast" and a GBT rule (euler,
+  backward_euler, bilinear, gbt) costs O(N) for lagt and legt instead of the dense O(N^2): LagT's
+  A = -(I + tril_strict(1 1^T))/theta has the structure of `legs.lower_solve`, LegT's A = -R S R/theta that of
+  `legt.legt_solve` (tridiagonal S^{-1}). fout, and zoh for every measure, step with the dense Ab.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ssmkit.hippo.discretize import METHODS, discretize
 from ssmkit.hippo.legs import legs_fast, legs_reference, legs_step, legs_structure, lower_mult, lower_solve
+from ssmkit.hippo.legt import legt_factors, legt_mult, legt_solve
 from ssmkit.hippo.reconstruct import reconstruct
 from ssmkit.hippo.transition import check_measure, check_state_size, transition
 
@@ -123,6 +124,9 @@ class HiPPO(nn.Module):
             self.register_buffer("Ab", Ab.to(dtype), persistent=False)  # (N, N) discrete
             self.register_buffer("Bb", Bb.to(dtype), persistent=False)  # (N,)
             self.alpha = float(alpha) if method == "gbt" else _GBT_ALPHA.get(method)  # None for zoh
+            if measure == "legt" and self.alpha:  # LU factors of the O(N) implicit solve
+                for name, x in zip(("d", "l", "u"), legt_factors(N, self.alpha * self.dt / self.theta), strict=True):
+                    self.register_buffer(f"_legt_{name}", x.to(dtype), persistent=False)
 
     def extra_repr(self) -> str:
         return f"measure={self.measure}, N={self.N}, dt={self.dt}, method={self.method}, theta={self.theta}"
@@ -141,17 +145,27 @@ class HiPPO(nn.Module):
             if j == 0 and self.init == "first":
                 return torch.nn.functional.pad(f_j[:, None], (0, self.N - 1))
             return legs_step(c, f_j, j + 1, self.alpha, legs_structure(self.N, c.dtype, c.device))
-        if self.measure == "lagt" and self.alpha is not None and self.impl == "fast":
-            return self._lagt_step(f_j, c)
+        if self.measure in ("lagt", "legt") and self.alpha is not None and self.impl == "fast":
+            return self._structured_step(f_j, c)
         return c @ self.Ab.T + f_j[:, None] * self.Bb
 
-    def _lagt_step(self, f_j: Tensor, c: Tensor) -> Tensor:
-        """O(N) GBT step of LagT: (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f, A = -(diag(delta) +
-        tril_strict(u v^T)) with delta = u = 1/theta, v = 1 (`legs.lower_mult` / `legs.lower_solve`)."""
-        one = torch.ones(self.N, dtype=c.dtype, device=c.device)
-        delta = u = one / self.theta
-        z = c + (1 - self.alpha) * self.dt * lower_mult(c, delta, u, one) + self.dt * f_j[:, None] * self.B
-        return z if self.alpha == 0.0 else lower_solve(z, self.alpha * self.dt, delta, u, one)
+    def _structured_step(self, f_j: Tensor, c: Tensor) -> Tensor:
+        """O(N) GBT step (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f for lagt and legt, A = A_1 / theta.
+
+        LagT: A_1 = -(diag(1) + tril_strict(1 1^T)) (`legs.lower_mult` / `lower_solve`); LegT: A_1 = -R S R
+        (`legt.legt_mult` / `legt_solve`)."""
+        h, alpha = self.dt, self.alpha
+        if self.measure == "lagt":
+            one = torch.ones(self.N, dtype=c.dtype, device=c.device)
+            Ac = lower_mult(c, one / self.theta, one / self.theta, one)
+        else:
+            Ac = legt_mult(c) / self.theta
+        z = c + (1 - alpha) * h * Ac + h * f_j[:, None] * self.B
+        if alpha == 0.0:
+            return z
+        if self.measure == "lagt":
+            return lower_solve(z, alpha * h, one / self.theta, one / self.theta, one)
+        return legt_solve(z, alpha * h / self.theta, (self._legt_d, self._legt_l, self._legt_u))
 
     def forward(self, f: Tensor) -> Tensor:
         """f (B, L) or (L,) real -> c (B, L, N) or (L, N)."""
