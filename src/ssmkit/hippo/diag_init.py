@@ -1,15 +1,15 @@
 """Diagonal initialisations of S4D (Gu, Gupta, Goel, Re, "On the Parameterization and Initialization of Diagonal
-State Space Models", NeurIPS 2022, Sec. 4 and Table 1).
+State Space Models", NeurIPS 2022, Sec. 4).
 
 A diagonal SSM keeps N/2 complex modes and uses conjugate symmetry: its kernel is
-K_l = 2 Re sum_n C_n B_n Ab_n^l (S4D eq. (5), Vandermonde). The initialisers (n = 0, ..., N/2 - 1):
+K_l = 2 Re sum_n C_n B_n Ab_n^l (S4D Sec. 3, a Vandermonde product). The initialisers (n = 0, ..., N/2 - 1):
 
 - ``legs``  S4D-LegS: Lambda = the eigenvalues of the normal part of HiPPO-LegS (-1/2 + i w_n, Im <= 0, as `nplr`)
             and B = V^* B_LegS, its input matrix in the eigenbasis (the diagonal part of `nplr("legs", N)`).
-            The S4 code's "legsd" also halves B (S4D Thm. 3 relates (A_N, B/2) to (A, B)); since the kernel is linear
+            The S4 code's "legsd" also halves B (S4D's analysis of S4D-LegS uses B/2); since the kernel is linear
             in B, that is only an overall factor 2, absorbed by the learned C.
-- ``inv``   S4D-Inv: Lambda_n = -1/2 + i (N/pi) (N/(2n+1) - 1), B_n = 1 (S4D eq. (9)).
-- ``lin``   S4D-Lin: Lambda_n = -1/2 + i pi n, B_n = 1 (S4D eq. (10)).
+- ``inv``   S4D-Inv: Lambda_n = -1/2 + i (N/pi) (N/(2n+1) - 1), B_n = 1 (S4D Sec. 4).
+- ``lin``   S4D-Lin: Lambda_n = -1/2 + i pi n, B_n = 1 (S4D Sec. 4).
 - ``real``  S4D-Real: Lambda_n = -(n+1) for n = 0, ..., N-1, B_n = 1. These are N real modes, not N/2 pairs: a real
             mode is its own conjugate, so it cannot share a slot with another. We return all N of them (Lambda and
             B of length N, imaginary parts 0). K = 2 Re sum_n C_n B_n Ab_n^l over the returned modes is then the

@@ -1,6 +1,6 @@
 """Discretisation of the continuous system x' = A x + B u with step dt into x_k = Ab x_{k-1} + Bb u_k.
 
-The rules (LSSL, Gu et al. NeurIPS 2021, Sec. 2 and Appendix B; HiPPO, Gu et al. 2020, Appendix B.3; Zhang et al.
+The rules (LSSL, Gu et al. NeurIPS 2021, Sec. 2; HiPPO, Gu et al. 2020, discretisation appendix; Zhang et al.
 2007 for the generalised bilinear transform, GBT):
 
     gbt(alpha):      Ab = (I - alpha dt A)^{-1} (I + (1 - alpha) dt A),   Bb = (I - alpha dt A)^{-1} dt B

@@ -1,4 +1,4 @@
-"""O(N) products and GBT solves with the LegT matrix (HiPPO, Gu et al. 2020, Appendix D.1).
+"""O(N) products and GBT solves with the LegT matrix (HiPPO, Gu et al. 2020, Thm. 1).
 
 LegT (window 1, the "paper" convention) is A = -R S R with R = diag(r), r_n = sqrt(2n+1), and
 S = tril(1) + triu_strict(sigma sigma^T), sigma_n = (-1)^n (1 on and below the diagonal, (-1)^(n-k) above).

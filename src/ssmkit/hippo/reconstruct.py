@@ -1,4 +1,4 @@
-"""Reconstruction of the history from HiPPO coefficients: f(s) ~ sum_n c_n(t) g_n^(t)(s) (HiPPO Sec. 2, eq. (2)).
+"""Reconstruction of the history from HiPPO coefficients: f(s) ~ sum_n c_n(t) g_n^(t)(s) (HiPPO Sec. 2).
 
 Time conventions (shared with `HiPPO`): c(t) summarises the history f(s), s <= t. `s` are the times at which to
 evaluate the approximation; `t` the time the coefficients refer to; theta the window length (legt, fout) or the

@@ -3,23 +3,23 @@
 HiPPO (Gu et al., "HiPPO: Recurrent Memory with Optimal Polynomial Projections", NeurIPS 2020) keeps the coefficients
 c(t) of the projection of the history of a signal f onto an orthogonal basis; they follow the linear ODE
 
-    x'(t) = A x(t) + B f(t)                       (HiPPO eq. (1) / Appendix D, written with A already negated)
+    x'(t) = A x(t) + B f(t)                       (HiPPO Sec. 2, derivations in its appendix; A already negated)
 
 The conventions are those of the S4 reference code's `transition` (state-spaces/s4, src/models/hippo/hippo.py), so that
 weights and results carry over; the HiPPO paper writes c' = -A c + B f, i.e. its A is the negative of ours.
 
 Measures (N is the state size; n, k index rows and columns from 0; r_n = sqrt(2n + 1)):
 
-- ``legs``   scaled Legendre (HiPPO Thm. 2 / eq. (4)): A_nk = -r_n r_k (n > k), -(n + 1) (n = k), 0 (n < k);
+- ``legs``   scaled Legendre (HiPPO Thm. 2): A_nk = -r_n r_k (n > k), -(n + 1) (n = k), 0 (n < k);
              B_n = r_n. Used time-varying, x' = A/t x + B/t f (the measure is uniform on [0, t]).
-- ``legt``   translated Legendre (HiPPO Appendix D.1): A_nk = -r_n r_k (n >= k), -r_n r_k (-1)^(n-k) (n < k); B_n = r_n.
+- ``legt``   translated Legendre (HiPPO Thm. 1): A_nk = -r_n r_k (n >= k), -r_n r_k (-1)^(n-k) (n < k); B_n = r_n.
              convention="s4" (default) halves A and B, i.e. the sliding window has length theta = 2 in the ODE's time
              units; convention="paper" is the HiPPO paper's window theta = 1.
-- ``lagt``   translated Laguerre (HiPPO Appendix D.2). convention="s4": A = I/2 - tril(1) (diagonal -1/2, -1 below),
+- ``lagt``   translated Laguerre (HiPPO Thm. 1). convention="s4": A = I/2 - tril(1) (diagonal -1/2, -1 below),
              B_n = beta: the basis exp(-x/2) L_n(x) of x = t - s, orthonormal in L2[0, inf). convention="paper":
              A = -tril(1) (diagonal -1), B_n = beta: basis L_n(x) under the measure exp(-x).
 - ``glagt``  generalised Laguerre with parameters alpha (> -1, < 1) and beta (> 0), as in the S4 code (its "tilt").
-- ``fout``   translated Fourier (HiPPO Appendix D.3): the projection onto the Fourier basis of the window
+- ``fout``   translated Fourier (HiPPO appendix, Fourier measures): the projection onto the Fourier basis of the window
              [t - theta, t]. State layout [1, (dead), cos_1, sin_1, cos_2, sin_2, ...]: slot 2m is
              sqrt(2) cos(2 pi m x), slot 2m + 1 is sqrt(2) sin(2 pi m x), x = (t - s)/theta; slot 1 is sin(0) = 0 and
              stays 0. With e = (1, 0, sqrt 2, 0, sqrt 2, 0, ...) and R the rotation R[2m, 2m+1] = -2 pi m,
