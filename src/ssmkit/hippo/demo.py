@@ -1,4 +1,4 @@
-"""`ssmkit hippo`: online function approximation with each HiPPO measure (as in the HiPPO paper's function approximation experiments).
+"""`ssmkit hippo`: online function approximation with each HiPPO measure (as in the HiPPO paper's experiments).
 
 Feeds test signals sample by sample through `HiPPO` (1000 samples on [0, 1) by default), reconstructs the history
 from the final state, prints the reconstruction MSE against N for each measure and signal, and writes a PNG of

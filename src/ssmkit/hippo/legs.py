@@ -1,8 +1,9 @@
 """Scale-invariant HiPPO-LegS: the online update with step-dependent A/k, B/k, in O(N) work per step.
 
-HiPPO (Gu et al. 2020), Sec. 3 (Thm. 2) and its discretisation appendix: the LegS coefficients follow the time-varying ODE
-c'(t) = (1/t) A c(t) + (1/t) B f(t) (our A is already negated). With samples f_k at times t_k = k dt (k = 1, 2, ...)
-and step dt, every discretisation rule sees dt A / t_k = A / k, so the update is independent of dt:
+HiPPO (Gu et al. 2020), Sec. 3 (Thm. 2) and its discretisation appendix: the LegS coefficients follow the
+time-varying ODE c'(t) = (1/t) A c(t) + (1/t) B f(t) (our A is already negated). With samples f_k at times
+t_k = k dt (k = 1, 2, ...) and step dt, every discretisation rule sees dt A / t_k = A / k, so the update is
+independent of dt:
 
     (I - alpha A/k) c_k = (I + (1 - alpha) A/k) c_{k-1} + (1/k) B f_k        (GBT, Zhang et al. 2007)
 
