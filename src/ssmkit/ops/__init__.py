@@ -3,6 +3,7 @@
 from ssmkit.ops.cauchy import cauchy, cauchy_reference
 from ssmkit.ops.fftconv import fftconv
 from ssmkit.ops.krylov import krylov, krylov_reference
+from ssmkit.ops.scan import scan, scan_loop
 from ssmkit.ops.vandermonde import vandermonde, vandermonde_reference
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "fftconv",
     "krylov",
     "krylov_reference",
+    "scan",
+    "scan_loop",
     "vandermonde",
     "vandermonde_reference",
 ]
