@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 IMPLS = ("auto", "fast", "reference")
-_BLOCK_ELEMENTS = 1 << 19  # elements of one (H, chunk, N) block: 2 MiB in float32, so a block stays in cache
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+_BLOCK_ELEMENTS = 1 << 20  # elements of one (H, chunk, N) block: 4 MiB in float32, about a cache size
 
 
 def cauchy(v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False, impl: str = "auto", chunk: int | None = None):
@@ -33,7 +34,7 @@ def cauchy(v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False, impl: str = "
 
     v: (*S, *Hb, N) complex; z: (L,) complex; w: (*Hb, N) complex  ->  (*S, *Hb, L) complex.
     ``impl``: "fast" (chunked, custom backward), "reference" (materialises the (..., L, N) matrix), "auto" (fast
-    unless z requires grad). ``chunk``: nodes per block on the fast path (default: a block of ~512K elements).
+    unless z requires grad). ``chunk``: nodes per block on the fast path (default: a block of ~1M elements).
     """
     v, z, w = _check(v, z, w, impl)
     if impl == "reference" or (impl == "auto" and z.requires_grad):
@@ -42,19 +43,19 @@ def cauchy(v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False, impl: str = "
         raise ValueError("cauchy: the fast path treats z as a constant; z requires grad, use impl='reference'")
     lead = v.shape[: v.dim() - w.dim()]  # *S
     Hb, N, L = w.shape[:-1], w.shape[-1], z.shape[0]
-    v = v.reshape(-1, *Hb, N).reshape(-1, max(1, _numel(Hb)), N).permute(1, 2, 0)  # (H, N, S)
+    v = v.reshape(-1, max(1, _numel(Hb)), N)  # (S, H, N)
     w = w.reshape(-1, N)  # (H, N)
     if chunk is None:
         chunk = max(1, _BLOCK_ELEMENTS // max(1, w.shape[0] * N))
     if conj:
-        a = 2 * v.real  # (H, N, S) real
-        b = -2 * (v * w.conj().unsqueeze(-1)).real  # (H, N, S) real
+        a = 2 * v.real  # (S, H, N) real
+        b = -2 * (v * w.conj()).real  # (S, H, N) real
         alpha = w.real.square() + w.imag.square()  # (H, N) real
         beta = -2 * w.real  # (H, N) real
-        out = _CauchyConj.apply(a, b, alpha, beta, z.real.contiguous(), z.imag.contiguous(), chunk)  # (H, L, S)
+        out = _CauchyConj.apply(a, b, alpha, beta, z.real.contiguous(), z.imag.contiguous(), chunk)  # (S, H, L)
     else:
-        out = _Cauchy.apply(v, z, w, chunk)  # (H, L, S)
-    return out.permute(2, 0, 1).reshape(*lead, *Hb, L)
+        out = _Cauchy.apply(v.permute(1, 2, 0), z, w, chunk).permute(2, 0, 1)  # (S, H, L)
+    return out.reshape(*lead, *Hb, L)
 
 
 def cauchy_reference(v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False) -> Tensor:
@@ -101,69 +102,98 @@ class _Cauchy(torch.autograd.Function):
 
 
 class _CauchyConj(torch.autograd.Function):
-    """out[h, l, s] = Σ_n (a z_l + b) / (z_l² + β z_l + α), all on real tensors, chunked over l.
+    """out[s, h, l] = Σ_n (a z_l + b) / (z_l² + β z_l + α), all on real tensors, chunked over l.
 
     With r = 1/q, q = z² + β z + α (complex, per (l, n)) and g the incoming (complex) gradient, for real parameters
     grad_x = Re Σ_l conj(∂out/∂x) g:  grad_a = Re(r^H z̄ g), grad_b = Re(r^H g),
     grad_α = -Σ_s [a Re((r²)^H z̄ g) + b Re((r²)^H g)],  grad_β = -Σ_s [a Re((r²)^H z̄² g) + b Re((r²)^H z̄ g)].
-    Each Re(M^H G) is one real matmul: Re(M)^T Re(G) + Im(M)^T Im(G).
+    Each Re(M^H G) is one real matmul: Re(M)^T Re(G) + Im(M)^T Im(G), accumulated block by block.
     """
 
     @staticmethod
-    def forward(ctx, a, b, alpha, beta, x, y, chunk):  # a, b (H, N, S); alpha, beta (H, N); x, y (L,): all real
+    def forward(ctx, a, b, alpha, beta, x, y, chunk):  # a, b (S, H, N); alpha, beta (H, N); x, y (L,): all real
         ctx.save_for_backward(a, b, alpha, beta, x, y)
         ctx.chunk = chunk
-        S = a.shape[-1]
-        ab = torch.cat([a, b], dim=-1)  # (H, N, 2S)
-        out_r, out_i = [], []
-        for l0 in range(0, x.shape[0], chunk):
+        S, H, L = a.shape[0], a.shape[1], x.shape[0]
+        ab = torch.cat([a, b]).permute(1, 2, 0)  # (H, N, 2S)
+        out = torch.empty(S, H, L, dtype=_COMPLEX[a.dtype], device=a.device)  # (S, H, L) complex
+        out_ri = torch.view_as_real(out)  # (S, H, L, 2)
+        blocks = _Blocks(alpha, beta, x, y, chunk)
+        for l0 in range(0, L, chunk):
             xc, yc = x[l0 : l0 + chunk, None], y[l0 : l0 + chunk, None]  # (Lc, 1)
-            rr, ri = _reciprocal_q(alpha, beta, xc, yc)  # (H, Lc, N) each
-            P, Q = rr @ ab, ri @ ab  # Re / Im of r @ [a, b]: (H, Lc, 2S)
+            rr, ri = blocks.reciprocal_q(l0)  # (H, Lc, N) each: Re, Im of 1/q
+            P, Q = torch.bmm(rr, ab), torch.bmm(ri, ab)  # Re / Im of r @ [a, b]: (H, Lc, 2S)
             Pa, Pb, Qa, Qb = P[..., :S], P[..., S:], Q[..., :S], Q[..., S:]
-            out_r.append(xc * Pa - yc * Qa + Pb)  # Re(z (r@a) + r@b)
-            out_i.append(xc * Qa + yc * Pa + Qb)  # Im(...)
-        return torch.complex(torch.cat(out_r, 1), torch.cat(out_i, 1))  # (H, L, S) complex
+            out_ri[:, :, l0 : l0 + chunk, 0] = (xc * Pa - yc * Qa + Pb).permute(2, 0, 1)  # Re(z (r@a) + r@b)
+            out_ri[:, :, l0 : l0 + chunk, 1] = (xc * Qa + yc * Pa + Qb).permute(2, 0, 1)  # Im(...)
+        return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g):  # g (S, H, L) complex
         a, b, alpha, beta, x, y = ctx.saved_tensors
-        S = a.shape[-1]
-        xg, yg = x[:, None], y[:, None]  # (L, 1)
-        gr, gi = g.real, g.imag  # (H, L, S)
-        zg_r, zg_i = xg * gr + yg * gi, xg * gi - yg * gr  # z̄ g
-        zzg_r, zzg_i = xg * zg_r + yg * zg_i, xg * zg_i - yg * zg_r  # z̄² g
-        G_r = torch.cat([gr, zg_r, zzg_r], -1)  # (H, L, 3S): Re of [g, z̄g, z̄²g]
-        G_i = torch.cat([gi, zg_i, zzg_i], -1)  # Im
-        M1 = a.new_zeros(*a.shape[:-1], 2 * S)  # [Re r^H g, Re r^H z̄g]  (H, N, 2S)
-        M2 = a.new_zeros(*a.shape[:-1], 3 * S)  # [Re (r²)^H g, Re (r²)^H z̄g, Re (r²)^H z̄²g]  (H, N, 3S)
+        S, H, N = a.shape
+        M1 = a.new_zeros(H, 2 * S, N)  # [Re r^H g, Re r^H z̄g]^T
+        M2r = a.new_zeros(H, 3 * S, N)  # Re(r)² - Im(r)² part of [Re (r²)^H (g, z̄g, z̄²g)]^T
+        M2i = a.new_zeros(H, 3 * S, N)  # Re(r) Im(r) part
+        blocks = _Blocks(alpha, beta, x, y, ctx.chunk)
         for l0 in range(0, x.shape[0], ctx.chunk):
             sl = slice(l0, l0 + ctx.chunk)
-            rr, ri = _reciprocal_q(alpha, beta, x[sl, None], y[sl, None])  # (H, Lc, N)
-            Gr_t, Gi_t = G_r[:, sl].transpose(-1, -2), G_i[:, sl].transpose(-1, -2)  # (H, 3S, Lc)
-            M1 += (Gr_t[:, : 2 * S] @ rr + Gi_t[:, : 2 * S] @ ri).transpose(-1, -2)
-            r2r = torch.addcmul(rr * rr, ri, ri, value=-1)  # Re r² = rr² - ri²
-            r2i_half = rr.mul_(ri)  # Im r² / 2 (rr is not needed any more)
-            M2 += (Gr_t @ r2r + 2 * (Gi_t @ r2i_half)).transpose(-1, -2)
-        grad_a, grad_b = M1[..., S:], M1[..., :S]
-        grad_alpha = -(a * M2[..., S : 2 * S] + b * M2[..., :S]).sum(-1)
-        grad_beta = -(a * M2[..., 2 * S :] + b * M2[..., S : 2 * S]).sum(-1)
+            xc, yc = x[sl], y[sl]  # (Lc,)
+            gc = g[:, :, sl]  # (S, H, Lc)
+            gr, gi = gc.real, gc.imag
+            zg_r, zg_i = xc * gr + yc * gi, xc * gi - yc * gr  # z̄ g
+            zzg_r, zzg_i = xc * zg_r + yc * zg_i, xc * zg_i - yc * zg_r  # z̄² g
+            G_r = torch.cat([gr, zg_r, zzg_r]).transpose(0, 1)  # (H, 3S, Lc): Re of [g, z̄g, z̄²g]
+            G_i = torch.cat([gi, zg_i, zzg_i]).transpose(0, 1)  # Im
+            rr, ri = blocks.reciprocal_q(l0)  # (H, Lc, N)
+            M1.baddbmm_(G_r[:, : 2 * S], rr).baddbmm_(G_i[:, : 2 * S], ri)
+            r2r, r2i_half = blocks.square(rr, ri)  # Re r², Im r² / 2 (overwrites rr)
+            M2r.baddbmm_(G_r, r2r)
+            M2i.baddbmm_(G_i, r2i_half)
+        M1, M2 = M1.transpose(0, 1), (M2r + 2 * M2i).transpose(0, 1)  # (2S, H, N), (3S, H, N)
+        grad_a, grad_b = M1[S:], M1[:S]
+        grad_alpha = -(a * M2[S : 2 * S] + b * M2[:S]).sum(0)
+        grad_beta = -(a * M2[2 * S :] + b * M2[S : 2 * S]).sum(0)
         return grad_a, grad_b, grad_alpha, grad_beta, None, None, None
 
 
-def _reciprocal_q(alpha: Tensor, beta: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Re and Im of 1 / (z² + β z + α) for z = x + iy (x, y: (Lc, 1)) and real α, β (H, N): each (H, Lc, N).
+class _Blocks:
+    """Re and Im of r = 1 / q, q = z² + β z + α, one block of nodes at a time, in reused buffers.
 
-    q = (x² - y² + β x + α) + i y (2x + β); 1/q = conj(q) / |q|². Purely imaginary nodes (the S4 case) skip the x terms.
+    For z = x + iy (x, y: (Lc, 1)) and real α, β (H, N): q = (x² - y² + β x + α) + i y (2x + β), 1/q = conj(q)/|q|².
+    Purely imaginary nodes (the S4 case) skip the x terms. The (H, Lc, N) buffers are allocated once per call and
+    reused for every block: fresh multi-MiB allocations would cost a page fault per 4 KiB each time.
     """
-    if bool((x == 0).all()):
-        qr = alpha.unsqueeze(-2) - y * y  # (H, Lc, N)
-        qi_neg = (-beta).unsqueeze(-2) * y  # -Im q
-    else:
-        qr = torch.addcmul(alpha.unsqueeze(-2) + (x * x - y * y), beta.unsqueeze(-2), x)
-        qi_neg = -y * (2 * x + beta.unsqueeze(-2))
-    inv = torch.addcmul(qr * qr, qi_neg, qi_neg).reciprocal_()  # 1 / |q|²
-    return qr.mul_(inv), qi_neg.mul_(inv)
+
+    def __init__(self, alpha: Tensor, beta: Tensor, x: Tensor, y: Tensor, chunk: int):
+        self.alpha, self.beta, self.x, self.y, self.chunk = alpha.unsqueeze(-2), beta.unsqueeze(-2), x, y, chunk
+        self.neg_beta = -self.beta  # (H, 1, N)
+        self.imaginary = bool((x == 0).all())
+        self.buffers: dict[int, tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+
+    def _get(self, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if n not in self.buffers:
+            shape = (self.alpha.shape[0], n, self.alpha.shape[-1])
+            self.buffers[n] = tuple(self.alpha.new_empty(shape) for _ in range(4))
+        return self.buffers[n]
+
+    def reciprocal_q(self, l0: int) -> tuple[Tensor, Tensor]:
+        x, y = self.x[l0 : l0 + self.chunk, None], self.y[l0 : l0 + self.chunk, None]  # (Lc, 1)
+        qr, qi_neg, inv, _ = self._get(y.shape[0])
+        if self.imaginary:
+            torch.sub(self.alpha, y * y, out=qr)  # Re q = α - y²
+            torch.mul(self.neg_beta, y, out=qi_neg)  # -Im q = -β y
+        else:
+            torch.addcmul(self.alpha + (x * x - y * y), self.beta, x, out=qr)
+            torch.mul(-y, 2 * x + self.beta, out=qi_neg)
+        torch.mul(qr, qr, out=inv).addcmul_(qi_neg, qi_neg).reciprocal_()  # 1 / |q|²
+        return qr.mul_(inv), qi_neg.mul_(inv)
+
+    def square(self, rr: Tensor, ri: Tensor) -> tuple[Tensor, Tensor]:
+        """(Re r², Im r² / 2) = (rr² - ri², rr·ri); overwrites rr."""
+        r2r = self._get(rr.shape[1])[3]
+        torch.mul(rr, rr, out=r2r).addcmul_(ri, ri, value=-1)
+        return r2r, rr.mul_(ri)
 
 
 # ---- input checks ---------------------------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ import math
 import torch
 from torch import Tensor
 
-from ssmkit.hippo import discretize
 from ssmkit.ops.cauchy import cauchy
 
 
@@ -68,8 +67,8 @@ def dplr_kernel(Lambda: Tensor, P: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: 
 def dplr_ctilde(Lambda: Tensor, P: Tensor, C: Tensor, dt: Tensor, L: int) -> Tensor:
     """C̃ = C_f (I - Ā^L) in the same one-mode-per-pair form as C: ([C_ch,] H, M) complex."""
     _check(Lambda, P, None, C, dt, L)
-    A_r, _, C_r = dplr_dense(Lambda, P, torch.zeros_like(Lambda), C)  # real form (H, N, N), ([C_ch,] H, N)
-    dA, _ = discretize(A_r, torch.zeros_like(A_r[..., 0]), dt, "bilinear", validate=False)  # (H, N, N) real
+    C_r = 2 * torch.cat([C.real, -C.imag], dim=-1)  # ([C_ch,] H, N): real form, see dplr_dense
+    dA, _ = dplr_discrete(Lambda, P, torch.zeros_like(Lambda), dt)  # (H, N, N) real
     CAL = _vec_matrix_power(C_r, dA, L)  # C_r Ā^L  ([C_ch,] H, N)
     Ct_r = C_r - CAL
     M = Lambda.shape[-1]
@@ -100,13 +99,16 @@ def dplr_kernel_from_ctilde(
     w = dt_c * Lambda  # (H, M) poles Δλ
     left = torch.cat([Ct.reshape(Cch, *Lambda.shape), P.conj()])  # (C_ch + R, H, M): C̃, P̄_r
     right = torch.cat([B.unsqueeze(0), P])  # (1 + R, H, M): B, P_s
-    v = left.unsqueeze(1) * right.unsqueeze(0)  # (C_ch + R, 1 + R, H, M)
-    kk = dt_c * cauchy(v, z, w, conj=True, impl=impl)  # (C_ch + R, 1 + R, H, n_nodes)
-    k00, k01 = kk[:Cch, 0], kk[:Cch, 1:]  # (C_ch, H, n), (C_ch, R, H, n)
-    k10, k11 = kk[Cch:, 0], kk[Cch:, 1:]  # (R, H, n), (R, R, H, n)
-    if R == 1:
-        Kf = k00 - k01[:, 0] * k10[0] / (1 + k11[0, 0])  # (C_ch, H, n)
+    v = dt_c * left.unsqueeze(1) * right.unsqueeze(0)  # (C_ch + R, 1 + R, H, M), with the factor Δ of k_ab
+    kk = cauchy(v, z, w, conj=True, impl=impl)  # (C_ch + R, 1 + R, H, n_nodes)
+    if R == 1:  # unbind: its backward stacks the gradients into one buffer (slicing would zero-fill one per slice)
+        *k_C, k_P = kk.unbind(0)  # C_ch x (2, H, n), (2, H, n)
+        k10, k11 = k_P.unbind(0)  # (H, n) each
+        t = k10 / (1 + k11)  # (H, n): (1 + k11)^{-1} k10
+        Kf = torch.stack([kc[0] - kc[1] * t for kc in k_C])  # (C_ch, H, n)
     else:
+        k00, k01 = kk[:Cch, 0], kk[:Cch, 1:]  # (C_ch, H, n), (C_ch, R, H, n)
+        k10, k11 = kk[Cch:, 0], kk[Cch:, 1:]  # (R, H, n), (R, R, H, n)
         Wm = torch.eye(R, dtype=cdtype) + k11.permute(2, 3, 0, 1)  # (H, n, R, R): I + k11
         X = torch.linalg.solve(Wm, k10.permute(1, 2, 0).unsqueeze(-1)).squeeze(-1)  # (H, n, R)
         Kf = k00 - (k01 * X.permute(2, 0, 1)).sum(1)  # (C_ch, H, n)
@@ -137,11 +139,18 @@ def dplr_dense(Lambda: Tensor, P: Tensor, B: Tensor, C: Tensor) -> tuple[Tensor,
 def dplr_discrete(Lambda: Tensor, P: Tensor, B: Tensor, dt: Tensor) -> tuple[Tensor, Tensor]:
     """Bilinear (Ā_r (H, N, N), B̄_r (H, N)), real, in the coordinates of `dplr_dense` (state [Re x; Im x]).
 
-    Dense O(N²) per token — the reference for `dplr_step` and for |eig Ā| checks. Computed by a real linear solve
-    (`ssmkit.hippo.discretize`), accurate to the working precision.
+    Dense O(N²) per token — the reference for `dplr_step` and for |eig Ā| checks. Built column by column with the
+    Woodbury step (`dplr_step` on the N basis states), so no dense solve is needed; accurate to the working precision.
     """
-    A_r, B_r, _ = dplr_dense(Lambda, P, B, torch.zeros_like(B))
-    return discretize(A_r, B_r, dt, "bilinear", validate=False)
+    H, M = Lambda.shape
+    rdtype = Lambda.real.dtype
+    eye = torch.eye(2 * M, dtype=rdtype, device=Lambda.device)
+    X = torch.complex(eye[:, :M], eye[:, M:]).unsqueeze(1).expand(2 * M, H, M)  # (N, H, M): basis of [Re x; Im x]
+    zero_u = torch.zeros(2 * M, H, dtype=rdtype, device=Lambda.device)
+    cols = dplr_step(Lambda, P, B, dt, X, zero_u)  # (N, H, M): Ā applied to each basis state
+    dA = torch.cat([cols.real, cols.imag], dim=-1).permute(1, 2, 0)  # (H, N, N)
+    x_B = dplr_step(Lambda, P, B, dt, torch.zeros_like(X[0]), torch.ones_like(zero_u[0]))  # (H, M): B̄ (x = 0, u = 1)
+    return dA, torch.cat([x_B.real, x_B.imag], dim=-1)
 
 
 def dplr_kernel_reference(Lambda: Tensor, P: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int) -> Tensor:
@@ -171,7 +180,10 @@ def dplr_step(Lambda: Tensor, P: Tensor, B: Tensor, dt: Tensor, x: Tensor, u: Te
     W = torch.eye(P.shape[0], dtype=dt.dtype) + 2 * torch.einsum("hmr,hm,hms->hrs", Pm.conj(), E, Pm).real  # (H, R, R)
     Ey = E * y1  # (..., H, M)
     t = 2 * torch.einsum("hmr,...hm->...hr", Pm.conj(), Ey).real  # (..., H, R)
-    c = torch.linalg.solve(W, t.unsqueeze(-1)).squeeze(-1)  # (..., H, R): W^{-1} t
+    if P.shape[0] == 1:
+        c = t / W[..., 0]  # (..., H, 1)
+    else:
+        c = torch.linalg.solve(W, t.unsqueeze(-1)).squeeze(-1)  # (..., H, R): W^{-1} t
     return Ey - E * torch.einsum("hmr,...hr->...hm", Pm, c.to(x.dtype))
 
 
