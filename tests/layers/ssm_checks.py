@@ -17,7 +17,7 @@ def _x(H, B=2, L=23, dtype=torch.float64, seed=3):
 
 
 def check_rate(make) -> None:
-    """A rate-r call equals the same layer with Δ multiplied by r, in parallel and in step mode."""
+    """A rate-r call equals the same layer with Δ multiplied by r, in parallel, step and chunk mode."""
     layer = make().double().eval()
     x = _x(layer.d_model)
     with torch.no_grad():
@@ -27,6 +27,7 @@ def check_rate(make) -> None:
         for t in range(x.shape[1]):
             y_t, state = layer.step(x[:, t], state, rate=2.0)
             ys_rate.append(y_t)
+        y_chunk_rate, _ = layer.step_chunk(x, layer.initial_state(x.shape[0]), rate=2.0)
         layer.log_dt.add_(math.log(2.0))
         y_doubled = layer(x)
         state = layer.initial_state(x.shape[0])
@@ -39,6 +40,7 @@ def check_rate(make) -> None:
         layer.log_dt.sub_(math.log(2.0))
         assert rel_err(layer(x), y_rate) > 1e-6  # and rate really changes the output
     assert rel_err(torch.stack(ys_rate, 1), torch.stack(ys, 1)) < 1e-12
+    assert rel_err(y_chunk_rate, y_doubled) < 1e-12
 
 
 def check_bad_input(layer) -> None:
