@@ -8,6 +8,8 @@ from ssmkit.models import LAYERS, SequenceModel, make_layer, pool
 # small, causal options for each layer kind; a layer added to LAYERS without an entry here is tested with defaults
 SMALL_OPTIONS = {
     "transformer": {"n_heads": 2, "causal": True},
+    **{name: {"d_state": 8} for name in ("s4", "s4d", "lssl", "lru", "complex_diag_exp", "complex_diag")},
+    **{name: {"d_state": 8} for name in ("linear_dense", "tanh_rnn")},
 }
 KINDS = sorted(LAYERS)
 
@@ -86,15 +88,23 @@ def test_streaming_prefix_predictions_equal_parallel(layer, pool_mode, head):
     assert y.shape == ((3, 4, 3) if head == "forecast" else (3, 3))
 
 
-@pytest.mark.parametrize("layer", KINDS + ["transformer_bidirectional"])
+PADDING_CASES = [(kind, kind, SMALL_OPTIONS.get(kind, {})) for kind in KINDS] + [
+    ("transformer_bidirectional", "transformer", {"n_heads": 2, "causal": False}),
+    ("s4d_bidirectional", "s4d", {"d_state": 8, "bidirectional": True}),
+    ("s4_bidirectional", "s4", {"d_state": 8, "bidirectional": True}),
+    ("lru_bidirectional", "lru", {"d_state": 8, "bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize("case", PADDING_CASES, ids=[c[0] for c in PADDING_CASES])
 @pytest.mark.parametrize("pool_mode", ["mean", "last"])
 @pytest.mark.parametrize("norm", ["layer", "batch"])
-def test_padding_never_leaks(layer, pool_mode, norm):
+def test_padding_never_leaks(case, pool_mode, norm):
     """A padded batch gives each row what that row alone gives, in training mode (BatchNorm stats over valid tokens)."""
-    options = {"n_heads": 2, "causal": False} if layer == "transformer_bidirectional" else SMALL_OPTIONS.get(layer, {})
+    _, layer, options = case
     torch.manual_seed(0)
     model = SequenceModel(
-        3, d_input=2, d_model=8, n_layers=2, layer=layer.split("_")[0], layer_options=options, norm=norm, pool=pool_mode
+        3, d_input=2, d_model=8, n_layers=2, layer=layer, layer_options=options, norm=norm, pool=pool_mode
     ).double()
     model.train()
     u = torch.randn(2, 12, 2, dtype=torch.float64)

@@ -18,23 +18,45 @@ attention masks padded keys, and BatchNorm's batch statistics are taken over val
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ssmkit.layers.base import SequenceLayer, State
+from ssmkit.layers import LRU, LSSL, S4, S4D, SequenceLayer, make_recurrent
+from ssmkit.layers.base import State
 from ssmkit.models.lstm import LSTM
 from ssmkit.models.transformer import Transformer
 
-# name -> layer class; each takes (d_model, **its own options). SSM layers are added as they land in ssmkit.layers.
-LAYERS: dict[str, type[SequenceLayer]] = {
+
+def _ladder_rung(variant: str) -> Callable[..., SequenceLayer]:
+    """A rung of the LRU paper's ablation ladder (layers/ladder.py) as a layer constructor (d_model, d_state, ...)."""
+
+    def build(d_model: int, d_state: int = 64, **options: Any) -> SequenceLayer:
+        return make_recurrent(variant, d_model, d_state, **options)
+
+    build.__name__ = variant
+    return build
+
+
+# name -> layer constructor; each takes (d_model, **its own options)
+LAYERS: dict[str, Callable[..., SequenceLayer]] = {
+    "s4": S4,
+    "s4d": S4D,
+    "lssl": LSSL,
+    "lru": LRU,
+    "complex_diag_exp": _ladder_rung("complex_diag_exp"),
+    "complex_diag": _ladder_rung("complex_diag"),
+    "linear_dense": _ladder_rung("linear_dense"),
+    "tanh_rnn": _ladder_rung("tanh_rnn"),
     "lstm": LSTM,
     "transformer": Transformer,
 }
-# layers whose paper uses the prenorm block (the LRU family); the others default to postnorm (deep S4)
-PRENORM_BY_DEFAULT: set[str] = set()
+# layers whose paper uses the prenorm block (the LRU family: Orvieto et al. 2023, Fig. 1); the others default to
+# postnorm (deep S4, Gu et al. 2022)
+PRENORM_BY_DEFAULT: set[str] = {"lru", "complex_diag_exp", "complex_diag", "linear_dense", "tanh_rnn"}
 
 NORMS = ("layer", "batch", "none")
 FFS = ("glu", "mlp", "none")
@@ -44,14 +66,20 @@ def make_layer(name: str, d_model: int, **options: Any) -> SequenceLayer:
     """Build the layer `name` with its options; an unknown name or option is a ValueError listing the valid ones."""
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; valid layers: {', '.join(sorted(LAYERS))}")
-    cls = LAYERS[name]
-    params = inspect.signature(cls.__init__).parameters
-    valid = [p for p in params if p not in ("self", "d_model") and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    build = LAYERS[name]
+    params = inspect.signature(build).parameters
+    valid = [p for p in params if p != "d_model" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
     has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = sorted(set(options) - set(valid))
     if unknown and not has_var_kw:
         raise ValueError(f"layer {name!r} has no option(s) {unknown}; valid options: {valid}")
-    return cls(d_model, **options)
+    missing = [p for p in valid if params[p].default is inspect.Parameter.empty and p not in options]
+    if missing:
+        raise ValueError(f"layer {name!r} needs option(s) {missing} (in model.layer_options); valid options: {valid}")
+    try:
+        return build(d_model, **options)
+    except TypeError as e:  # a constructor behind **options (the ladder rungs) refused an option
+        raise ValueError(f"layer {name!r}: {e}; valid options: {valid} and the rung's own") from e
 
 
 class TokenBatchNorm(nn.Module):
