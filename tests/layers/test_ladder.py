@@ -44,7 +44,7 @@ def test_linear_dense_is_linear():
 
 
 def test_dense_glorot_init_spectrum_fills_the_unit_disk():
-    """A ~ N(0, 1/N): spectral radius ~ 1 and eigenvalues spread over the disk (circular law, paper Section 3.1)."""
+    """A ~ N(0, 1/N): spectral radius ~ 1 and eigenvalues spread over the disk (circular law)."""
     torch.manual_seed(0)
     eig = torch.linalg.eigvals(make_recurrent("linear_dense", 2, 400).A.detach().double())
     assert 0.9 < eig.abs().max().item() < 1.15

@@ -11,12 +11,12 @@ Table 1): from a vanilla RNN to the LRU, one change per rung. Rerunning the abla
 | `complex_diag_exp` | λ = exp(-exp(ν_log) + i exp(θ_log))              | LRU("exp", gamma_norm=False)           |
 | `lru`              | x_k = diag(λ) x_{k-1} + γ ⊙ (B u_k)              | LRU()                                  |
 
-and y_k = C x_k + D ⊙ u_k (Re(C x_k) for the complex rungs). The dense rungs use the paper's Section 3.1 init: A with
-Glorot-normal entries N(0, 1/N), whose eigenvalues fill the unit disk (the circular law the paper uses to motivate the
-ring init of the diagonal rungs); B ~ N(0, 1)/sqrt(H), C ~ N(0, 1)/sqrt(N) (the LRU code's scaling for real matrices);
-D ~ N(0, 1). `linear_dense` could be run in parallel by diagonalising A (that is exactly the next rung); this class does
-not: its forward is the loop, as is the nonlinear rung's, which has no parallel form at all. Neither has a
-continuous-time reading, so `rate` != 1 raises. Bidirectional: a second set of A, B, C (suffix `_reverse`) runs on the
+and y_k = C x_k + D ⊙ u_k (Re(C x_k) for the complex rungs). The dense rungs use the paper's Glorot init (Sections
+3.1-3.2): A with Glorot-normal entries N(0, 1/N), whose eigenvalues fill the unit disk (the circular law the paper uses
+to motivate the ring init of the diagonal rungs); B ~ N(0, 1)/sqrt(H), C ~ N(0, 1)/sqrt(N) (the LRU code's scaling for
+real matrices); D ~ N(0, 1). `linear_dense` could be run in parallel by diagonalising A (that is exactly the next rung);
+this class does not: its forward is the loop, as is the nonlinear rung's, which has no parallel form at all. Neither has
+a continuous-time reading, so `rate` != 1 raises. Bidirectional: a second set of A, B, C (suffix `_reverse`) runs on the
 reversed sequence and its output is added, as for the LRU.
 """
 

@@ -1,18 +1,19 @@
 """The Linear Recurrent Unit: Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for Long Sequences".
 
-The recurrence (Section 3, eq. (7) and the Appendix A code), with input u_k (H,) real and state x_k (N,) complex:
+The recurrence (Section 3 and the Appendix A code), with input u_k (H,) real and state x_k (N,) complex:
 
     x_k = diag(λ) x_{k-1} + γ ⊙ (B u_k)          λ, γ (N,); B = B_re + i B_im (N, H) complex
     y_k = Re(C x_k) + D ⊙ u_k                    C = C_re + i C_im (H, N) complex; D (H,) real
     λ = exp(-exp(ν_log) + i exp(θ_log))          the stable exponential parameterisation (Section 3.3): |λ| < 1 always
     γ = exp(γ_log), initialised to sqrt(1 - |λ|²) and learned (Section 3.4: keeps E|x|² = O(1) as |λ| -> 1)
 
-Initialisation (Section 3.3, Lemma 3.2 and the Appendix A code): λ uniform on the ring r_min <= |λ| <= r_max with phase
-uniform in [0, max_phase]: ν = -½ log(u1 (r_max² - r_min²) + r_min²), θ = max_phase · u2 with u1, u2 ~ U[0, 1) (and
-ν_log = log ν, θ_log = log θ); B_re, B_im ~ N(0, 1) / sqrt(2H); C_re, C_im ~ N(0, 1) / sqrt(N); D ~ N(0, 1). (The prose
-of the paper scales B differently; the published code, which produced its results, is followed.) Parameter names and
-shapes are the code's, so weights trained with it load by name: nu_log, theta_log, gamma_log (N,), B_re, B_im (N, H),
-C_re, C_im (H, N), D (H,). ν, θ, γ carry the optimiser hint of the paper: no weight decay and their own learning rate.
+Initialisation (Section 3.3, its ring-initialisation lemma, and the Appendix A code): λ uniform on the ring r_min <= |λ|
+<= r_max with phase uniform in [0, max_phase]: ν = -½ log(u1 (r_max² - r_min²) + r_min²), θ = max_phase · u2 with u1, u2
+~ U[0, 1) (and ν_log = log ν, θ_log = log θ); B_re, B_im ~ N(0, 1) / sqrt(2H); C_re, C_im ~ N(0, 1) / sqrt(N); D ~ N(0,
+1). (The prose of the paper scales B differently; the published code, which produced its results, is followed.)
+Parameter names and shapes are the code's, so weights trained with it load by name: nu_log, theta_log, gamma_log (N,),
+B_re, B_im (N, H), C_re, C_im (H, N), D (H,). ν, θ, γ carry the optimiser hint of the paper: no weight decay and their
+own learning rate.
 
 The same class holds the two ladder rungs just below the LRU (Figure 1 / Table 1 of the paper):
 `parameterization="plain"` stores λ directly as lambda_re, lambda_im (the "complex diagonal" rung) and
@@ -189,7 +190,7 @@ class LRU(SequenceLayer):
 
 
 def ring_init(N: int, r_min: float, r_max: float, max_phase: float) -> tuple[Tensor, Tensor]:
-    """ν, θ (N,) with λ = exp(-ν + iθ) uniform on the ring r_min <= |λ| <= r_max, phase in [0, max_phase] (Lemma 3.2).
+    """ν, θ (N,) with λ = exp(-ν + iθ) uniform on the ring r_min <= |λ| <= r_max, phase in [0, max_phase] (Section 3.3).
 
     |λ|² = u1 (r_max² - r_min²) + r_min² is uniform in [r_min², r_max²] (uniform in area), ν = -½ log |λ|².
     The edge cases are guarded: u is drawn from the open interval (0, 1), so |λ| = 0 (ν = inf) and θ = 0

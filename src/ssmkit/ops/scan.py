@@ -1,13 +1,15 @@
 """The diagonal linear recurrence h_t = a_t ⊙ h_{t-1} + b_t, computed for every t (a "scan").
 
 This is the recurrence of every diagonal state-space layer after discretisation; for the LRU (Orvieto et al. 2023,
-"Resurrecting Recurrent Neural Networks for Long Sequences", eq. (3) and Appendix A) a_t = λ (time-invariant) and
-b_t = γ ⊙ (B u_t). Shapes: a, b are (B, L, N), real or complex; a may broadcast ((N,), (1, 1, N), (B, 1, N), ...:
+"Resurrecting Recurrent Neural Networks for Long Sequences", Section 3 and the Appendix A code) a_t = λ (time-invariant)
+and b_t = γ ⊙ (B u_t). Shapes: a, b are (B, L, N), real or complex; a may broadcast ((N,), (1, 1, N), (B, 1, N), ...:
 time-invariant a is the common case); h0 is (B, N) or None (zeros). The result h is (B, L, N).
 
 Implementations (`impl=`), all giving the same values and gradients:
 
 - "loop": the reference. A Python loop over time steps (iterating over `unbind`), differentiated by plain autograd.
+- "sequential": the loop's arithmetic without autograd: one vectorised step per time index into a preallocated
+  output, and a one-pass backward. Fastest on CPU once B·N is a few hundred (the scan is memory-bound there).
 - "chunked": sequential across chunks, parallel inside. The sequence is cut into K chunks of c steps. Pass 1 runs the
   recurrence inside all chunks at once from a zero state (c vectorised steps on (B, K, N) slices), keeping only each
   chunk's end state and the product of its a's; a short scan over the K chunk ends gives each chunk's entering state;
@@ -19,15 +21,16 @@ Implementations (`impl=`), all giving the same values and gradients:
   the length, fill in the even positions). O(L) work, O(log L) depth. Powers of a time-invariant a are built in
   float64, so repeated squaring does not lose precision in complex64.
 - "fft": time-invariant a only. h = K * b, a causal convolution with the kernel K_k = a^k (built in float64), by FFT.
-- "auto": "chunked" (fastest on CPU at every size measured in benchmarks/scan.md).
+- "auto": "sequential" on CPU when B·N >= 512, else "chunked" (benchmarks/scan.md).
 
-Gradients (all but "loop" and "fft"): a custom autograd function. The gradient of a linear recurrence is the reverse
-recurrence with conj(a): with g = dLoss/db,
+Gradients (all but "loop" and "fft", which use autograd): a custom autograd function. The gradient of a linear
+recurrence is the reverse recurrence with conj(a): with g = dLoss/db,
 
     g_t = dLoss/dh_t + conj(a_{t+1}) ⊙ g_{t+1},   g_{L-1} = dLoss/dh_{L-1},
     dLoss/da_t = g_t ⊙ conj(h_{t-1}),              dLoss/dh0 = conj(a_0) ⊙ g_0,
 
-(PyTorch's convention for complex gradients), computed with the same implementation run backwards in time. Only the
+(PyTorch's convention for complex gradients), computed with the same implementation run backwards in time (the
+sequential kernel computes g and dLoss/da in one reverse pass). Only the
 inputs a and the output h are saved: memory O(B L N), no log-depth intermediates.
 """
 
@@ -65,15 +68,16 @@ def scan(a: Tensor, b: Tensor, h0: Tensor | None = None, impl: str = "auto") -> 
 
 
 def _auto_impl(b: Tensor) -> str:
-    """The fastest implementation for b's size and device (benchmarks/scan.md).
+    """The fastest implementation for b's size and device (measured in benchmarks/scan.md).
 
-    On CPU the recurrence is bound by memory traffic and per-operation overhead: the sequential kernel reads b and
-    writes h once, with one vectorised operation per step, and wins once a step has enough work (B·N >= 1024);
-    below that the chunked scan's fewer, larger operations win. On accelerators, where each operation costs a
-    kernel launch, the chunked scan's 2·sqrt(L) steps win.
+    On CPU the scan is bound by memory traffic and per-operation overhead. The sequential kernel reads b and writes h
+    once, with one vectorised operation per step, and its backward also makes one pass; it wins once a step has enough
+    work (B·N >= 512 measured: at B = 2, N = 256 it beats the chunked scan 2.5x, at B·N = 64 it loses 10x). Below that
+    the chunked scan's 2·sqrt(L) larger operations win. On accelerators, where each operation is a kernel launch, the
+    chunked scan is the choice (not measured here: no GPU on this machine).
     """
     B, L, N = b.shape
-    if b.device.type == "cpu" and B * N >= 1024:
+    if b.device.type == "cpu" and B * N >= 512:
         return "sequential"
     return "chunked"
 
@@ -138,10 +142,12 @@ class _LinearScan(torch.autograd.Function):
     def backward(ctx, grad_h: Tensor):  # grad_h (B, L, N)
         a, h, h0 = ctx.saved_tensors
         need_a, need_b, need_h0 = ctx.needs_input_grad[:3]
-        g = _reverse_scan(a, grad_h, ctx.impl)  # (B, L, N) = dLoss/db
-        grad_a = grad_h0 = None
-        if need_a:
-            grad_a = _grad_a(g, h, h0, a.shape)
+        if ctx.impl == "sequential":  # one pass: g and dLoss/da together, while g_t is in cache
+            g, grad_a = _sequential_adjoint(a, h, h0, grad_h, need_a)
+        else:
+            g = _reverse_scan(a, grad_h, ctx.impl)  # (B, L, N) = dLoss/db
+            grad_a = _grad_a(g, h, h0, a.shape) if need_a else None
+        grad_h0 = None
         if need_h0 and h0 is not None:
             grad_h0 = g[:, 0] * _a_at(a, 0).conj()  # (B, N)
             grad_h0 = grad_h0.sum_to_size(h0.shape)
@@ -165,6 +171,43 @@ def _reverse_scan(a: Tensor, x: Tensor, impl: str) -> Tensor:
         a_next = a_next.conj() if a_next.shape[1] != 1 else a_next.conj().resolve_conj()
     _KERNELS[impl](a_next, x[:, :-1], g[:, -1], g[:, :-1], reverse=True)
     return g
+
+
+def _sequential_adjoint(
+    a: Tensor, h: Tensor, h0: Tensor | None, grad_h: Tensor, need_a: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The backward of the sequential kernel in one reverse pass over time.
+
+    g_t = grad_h_t + conj(a_{t+1}) g_{t+1} and dLoss/da_t = g_t conj(h_{t-1}) (summed over time for time-invariant a),
+    so g is written once and never read back. Returns g (B, L, N) and dLoss/da (a's shape) or None.
+    """
+    B, L, N = grad_h.shape
+    g = torch.empty(B, L, N, dtype=grad_h.dtype, device=grad_h.device)
+    time_varying = a.shape[1] != 1
+    a_conj = a.conj()  # lazy: no copy
+    if not time_varying:
+        a_conj = a_conj.resolve_conj()[:, 0]  # (Ba, Na)
+    grad_a = None
+    if need_a:
+        grad_a = torch.empty_like(g) if time_varying else torch.zeros(B, N, dtype=g.dtype, device=g.device)
+    for t in range(L - 1, -1, -1):
+        if t == L - 1:
+            g[:, t] = grad_h[:, t]
+        else:
+            torch.addcmul(grad_h[:, t], a_conj[:, t + 1] if time_varying else a_conj, g[:, t + 1], out=g[:, t])
+        if not need_a:
+            continue
+        h_prev = h[:, t - 1] if t > 0 else h0  # (B, N) or None (zero initial state)
+        if h_prev is None:
+            if time_varying:
+                grad_a[:, t] = 0
+        elif time_varying:
+            torch.mul(g[:, t], h_prev.conj(), out=grad_a[:, t])
+        else:
+            grad_a.addcmul_(g[:, t], h_prev.conj())
+    if grad_a is not None:
+        grad_a = grad_a.sum_to_size(a.shape) if time_varying else grad_a.unsqueeze(1).sum_to_size(a.shape)
+    return g, grad_a
 
 
 def _grad_a(g: Tensor, h: Tensor, h0: Tensor | None, a_shape: torch.Size) -> Tensor:
