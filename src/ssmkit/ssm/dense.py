@@ -6,6 +6,10 @@ Discretise x' = A x + B u with step Δ (Ā, B̄ = `ssmkit.hippo.discretize(A, B,
 
 Computed by the Krylov doubling of `ssmkit.ops.krylov` (powers of Ā by repeated squaring, the LSSL paper's
 "Krylov function"), factored so that no (H, N, L) Krylov matrix is formed: O(N √L) memory per channel.
+
+Accuracy (float64, tests/ssm/test_dense.py, against an L-step loop on independently discretised Ā, B̄): ~1e-14 relative
+for the HiPPO measures with every stable discretisation. A growing kernel (forward Euler is unstable for LegT at
+Δ = 0.1) loses more: 2e-10 relative at L = 1000 there. float32: ~3e-6 relative (LegS, N = 64, L = 4096).
 """
 
 from __future__ import annotations

@@ -10,7 +10,15 @@ with the discretisations (per mode, elementwise; `ssmkit.hippo.discretize` in it
     zoh:      Ā = exp(Δ A),                        B̄ = (Ā - 1) / A · B
     bilinear: Ā = (1 + Δ A / 2) / (1 - Δ A / 2),   B̄ = Δ B / (1 - Δ A / 2).
 
-The sum over n is a Vandermonde product (`ssmkit.ops.vandermonde`), computed without an (H, N, L) tensor.
+The sum over n is a Vandermonde product (`ssmkit.ops.vandermonde`), computed without an (H, N, L) tensor. Ā and B̄
+are formed in float64 whatever the input precision (O(H N), cheap), so float32 kernels carry no phase drift from a
+rounded Ā.
+
+Channels: C of shape (C_ch, H, N/2) gives C_ch kernels (C_ch, H, L) sharing A, B, Δ (S4's `channels`), in one product.
+
+Accuracy (tests/ssm/test_diag.py, against the loop x <- Ā x on the full conjugate-pair system): ~1e-14 relative in
+float64 for all five S4D inits and both discretisations (L <= 1000; asserted 1e-10); float32 ~2e-6 (LegS, N = 64,
+L = 4096; asserted 1e-5).
 """
 
 from __future__ import annotations
