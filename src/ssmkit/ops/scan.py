@@ -174,12 +174,13 @@ def _reverse_scan(a: Tensor, x: Tensor, impl: str) -> Tensor:
 
 
 def _sequential_adjoint(
-    a: Tensor, h: Tensor, h0: Tensor | None, grad_h: Tensor, need_a: bool
+    a: Tensor, h: Tensor, h0: Tensor | None, grad_h: Tensor, need_a: bool, block: int = 32
 ) -> tuple[Tensor, Tensor | None]:
     """The backward of the sequential kernel in one reverse pass over time.
 
-    g_t = grad_h_t + conj(a_{t+1}) g_{t+1} and dLoss/da_t = g_t conj(h_{t-1}) (summed over time for time-invariant a),
-    so g is written once and never read back. Returns g (B, L, N) and dLoss/da (a's shape) or None.
+    g_t = grad_h_t + conj(a_{t+1}) g_{t+1}, and dLoss/da_t = g_t conj(h_{t-1}) computed every `block` steps for the
+    block just finished, while its g is still in cache (summed over time for time-invariant a).
+    Returns g (B, L, N) and dLoss/da (a's shape) or None.
     """
     B, L, N = grad_h.shape
     g = torch.empty(B, L, N, dtype=grad_h.dtype, device=grad_h.device)
@@ -190,21 +191,26 @@ def _sequential_adjoint(
     grad_a = None
     if need_a:
         grad_a = torch.empty_like(g) if time_varying else torch.zeros(B, N, dtype=g.dtype, device=g.device)
-    for t in range(L - 1, -1, -1):
-        if t == L - 1:
-            g[:, t] = grad_h[:, t]
-        else:
-            torch.addcmul(grad_h[:, t], a_conj[:, t + 1] if time_varying else a_conj, g[:, t + 1], out=g[:, t])
-        if not need_a:
-            continue
-        h_prev = h[:, t - 1] if t > 0 else h0  # (B, N) or None (zero initial state)
-        if h_prev is None:
+    for stop in range(L, 0, -block):
+        start = max(0, stop - block)
+        for t in range(stop - 1, start - 1, -1):
+            if t == L - 1:
+                g[:, t] = grad_h[:, t]
+            else:
+                torch.addcmul(grad_h[:, t], a_conj[:, t + 1] if time_varying else a_conj, g[:, t + 1], out=g[:, t])
+        if need_a:  # dLoss/da_t = g_t conj(h_{t-1}) for t in [start, stop); h_{-1} = h0 (or zero)
+            first = max(start, 1)
+            prod = g[:, first:stop] * h[:, first - 1 : stop - 1].conj()  # (B, T, N)
             if time_varying:
-                grad_a[:, t] = 0
-        elif time_varying:
-            torch.mul(g[:, t], h_prev.conj(), out=grad_a[:, t])
-        else:
-            grad_a.addcmul_(g[:, t], h_prev.conj())
+                grad_a[:, first:stop] = prod
+            else:
+                grad_a += prod.sum(1)
+            if start == 0:
+                g0_h0 = torch.zeros_like(g[:, 0]) if h0 is None else g[:, 0] * h0.conj()
+                if time_varying:
+                    grad_a[:, 0] = g0_h0
+                else:
+                    grad_a += g0_h0
     if grad_a is not None:
         grad_a = grad_a.sum_to_size(a.shape) if time_varying else grad_a.unsqueeze(1).sum_to_size(a.shape)
     return g, grad_a
