@@ -93,9 +93,16 @@ class SequenceModel(nn.Module):
         return blocks, torch.zeros(batch_size, self.d_model, device=device, dtype=dtype), torch.zeros((), dtype=dtype)
 
     def step(self, u_t: Tensor, state: State, rate: float = 1.0) -> tuple[Tensor, State]:
-        """One token: u_t (B,) tokens or (B, d_input) -> the head's output for the prefix ending here."""
-        y, state = self.step_chunk(u_t[:, None], state, rate)
-        return y[:, 0], state
+        """One token: u_t (B,) tokens or (B, d_input) -> the head's output for the prefix ending here. O(1) in L."""
+        block_states, total, count = state
+        x = self._encode(u_t[:, None])[:, 0]  # (B, H)
+        new_states = []
+        for block, s in zip(self.blocks, block_states, strict=True):
+            x, s = block.step(x, s, rate=rate)  # each layer's own recurrence
+            new_states.append(s)
+        total, count = total + x, count + 1
+        z = total / count if self.pool_mode == "mean" else x
+        return self.head(z), (tuple(new_states), total, count)
 
     def step_chunk(self, u: Tensor, state: State, rate: float = 1.0) -> tuple[Tensor, State]:
         """A chunk (B, Lc[, d_input]) -> the head's output for each of its Lc prefixes (B, Lc, ...), new state."""

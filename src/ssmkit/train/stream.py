@@ -24,6 +24,8 @@ def stream_check(model: nn.Module, u: Tensor, chunk: int = 64) -> dict[str, floa
     """u: one batch (B, L[, d_input]). Returns max |step - parallel| (and relative), the same for chunks, latencies."""
     model.eval()
     per_step = model.head_kind == "steps" or model.pool_mode == "none"
+    model(u[:, : min(8, u.shape[1])])  # warm-up: first-call allocations stay out of the timings
+    model.step(u[:, 0], model.initial_state(u.shape[0]))
     t0 = time.perf_counter()
     y = model(u)  # parallel
     t_parallel = time.perf_counter() - t0
@@ -63,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=None, help="stream only the first LENGTH steps")
     p.add_argument("--chunk", type=int, default=64, help="chunk size for the chunked check (default 64)")
     p.add_argument("--float64", action="store_true", help="run in float64 (agreement to ~1e-10 instead of ~1e-5)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the run's train.threads)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, DataMissingError, FileNotFoundError, IndexError) as e:
         print(f"ssmkit stream: error: {e}", file=sys.stderr)
         return 1
+    if args.threads or cfg.train.threads:
+        torch.set_num_threads(args.threads or cfg.train.threads)
     u = u[None, : args.length] if args.length else u[None]
     if args.float64:
         model = model.double()
