@@ -129,3 +129,16 @@ def test_warmup_then_cosine_schedule(tmp_path):
         sched.step()
     assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and lrs[-1] < 0.05
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+
+
+def test_forecast_kind_with_tolerance_trains_and_reports_acc_and_mae(tmp_path):
+    cfg = _cfg(tmp_path, "add", "task.name=adding", "task.options={length: 20, n_train: 160, n_val: 32, n_test: 32}")
+    result = train(cfg)
+    assert set(result["test"]) == {"loss", "acc", "mae"} and result["test"]["loss"] > 0
+
+
+def test_missing_data_names_the_files(tmp_path, capsys):
+    args = ["train", "tiny", "task.name=smnist", "task.options={}", f"task.data_dir={tmp_path / 'nowhere'}"]
+    assert main([*args, f"train.runs_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert "ssmkit train: error:" in err and "nowhere" in err and "expected" in err
