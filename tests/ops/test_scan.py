@@ -152,11 +152,19 @@ def test_small_modulus_at_a_million_steps(impl, dtype_index):
     assert rel_err(h, exact) <= (1e-12 if dtype == torch.float64 else 1e-6)
 
 
-def test_auto_is_a_fast_impl_and_agrees():
+@pytest.mark.parametrize("B, N", [(2, 8), (4, 128)], ids=["chunked", "sequential"])
+def test_auto_agrees_with_the_loop(B, N):
+    """auto picks chunked for small B·N and the sequential kernel for large B·N on CPU: both paths, with gradients."""
     g = torch.Generator().manual_seed(5)
-    a = random_a((2, 100, 8), torch.complex64, g)
-    b = torch.randn(2, 100, 8, generator=g, dtype=torch.complex64)
-    assert rel_err(scan(a, b), scan(a.to(torch.complex128), b.to(torch.complex128), impl="loop")) <= 1e-5
+    a = random_a((B, 30, N), torch.complex64, g).requires_grad_()
+    b = torch.randn(B, 30, N, generator=g, dtype=torch.complex64, requires_grad=True)
+    h = scan(a, b)
+    ref = scan(a.detach().to(torch.complex128), b.detach().to(torch.complex128), impl="loop")
+    assert rel_err(h.detach(), ref) <= 1e-5
+    h.real.sum().backward()
+    a_ref = a.detach().to(torch.complex128).requires_grad_()
+    scan(a_ref, b.detach().to(torch.complex128), impl="loop").real.sum().backward()
+    assert rel_err(a.grad, a_ref.grad) <= 1e-4
     assert chunk_size(16384) in range(8, 257)
 
 
