@@ -18,14 +18,17 @@ from .contract import assert_layer_contract
 
 
 @pytest.mark.parametrize(
-    "r_min, r_max, max_phase", [(0.0, 1.0, 2 * math.pi), (0.9, 0.999, math.pi / 10), (0.5, 0.5, 1.0)]
+    "r_min, r_max, max_phase",
+    [(0.0, 1.0, 2 * math.pi), (0.9, 0.999, math.pi / 10), (0.5, 0.5, 1.0), (1.0, 1.0, 1e-3)],
 )
 def test_ring_init(r_min, r_max, max_phase):
     torch.manual_seed(0)
     layer = LRU(4, 512, r_min=r_min, r_max=r_max, max_phase=max_phase)
     lam = layer.lambda_()
     assert ((lam.abs() >= r_min - 1e-6) & (lam.abs() <= r_max + 1e-6)).all()
-    assert (lam.abs() < 1).all()
+    assert (lam.abs() <= 1).all()
+    for p in layer.parameters():
+        assert torch.isfinite(p).all()  # the edge cases u = 0 and |λ| = 1 stay finite
     theta = torch.exp(layer.theta_log)
     assert ((theta >= 0) & (theta <= max_phase)).all()
     assert torch.isfinite(layer.nu_log).all() and torch.isfinite(layer.theta_log).all()
@@ -34,7 +37,7 @@ def test_ring_init(r_min, r_max, max_phase):
         r2 = (lam.abs() ** 2 - r_min**2) / (r_max**2 - r_min**2)
         assert abs(r2.mean().item() - 0.5) < 0.05
     # γ starts at sqrt(1 - |λ|²)
-    torch.testing.assert_close(torch.exp(layer.gamma_log), torch.sqrt(1 - lam.abs() ** 2))
+    torch.testing.assert_close(torch.exp(layer.gamma_log), torch.sqrt(1 - lam.abs() ** 2), atol=1e-3, rtol=1e-4)
 
 
 def test_init_scales_of_the_paper_code():

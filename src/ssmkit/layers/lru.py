@@ -90,7 +90,8 @@ class LRU(SequenceLayer):
             lam = torch.polar(torch.exp(-nu), theta)  # (N,) complex
             ssm_params["lambda_re"], ssm_params["lambda_im"] = lam.real, lam.imag
         if self.gamma_norm:
-            ssm_params["gamma_log"] = torch.log(torch.sqrt(1 - torch.exp(-2 * nu)))  # log sqrt(1 - |λ|²)
+            # log sqrt(1 - |λ|²), with 1 - exp(-2ν) as -expm1(-2ν): finite even at |λ| = 1 - 1e-38
+            ssm_params["gamma_log"] = 0.5 * torch.log(-torch.expm1(-2 * nu))
         for name, value in ssm_params.items():
             self.register_parameter(name + suffix, set_hint(nn.Parameter(value), lr=lr, weight_decay=0.0))
         self.register_parameter("B_re" + suffix, nn.Parameter(torch.randn(N, H) / math.sqrt(2 * H)))  # (N, H)
