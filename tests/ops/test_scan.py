@@ -128,11 +128,14 @@ def test_near_unit_modulus_at_a_million_steps(impl, dtype_index):
     L, N = 10**6, 2
     a = torch.polar(torch.full((N,), 0.999999, dtype=torch.float64), torch.tensor([0.0, 1e-3], dtype=torch.float64))
     b = torch.ones(1, L, N, dtype=dtype)
+    a = a.to(dtype).to(torch.complex128)  # the a the scan sees (rounded to complex64 there), exactly
     h = scan(a.to(dtype), b, impl=impl)
     t = torch.arange(1, L + 1, dtype=torch.float64).unsqueeze(-1)  # (L, 1)
     exact = (1 - torch.exp(t * torch.log(a))) / (1 - a)  # (L, N), complex128
     assert torch.isfinite(torch.view_as_real(h)).all()
-    tol = 1e-9 if dtype == torch.complex128 else 2e-2  # float32 sums 10^6 terms: ~sqrt(L)·eps·1/(1-|a|) drift
+    # complex64: 10^6 roundings, each carried ~1/(1 - |a|) steps; with b = 1 they add up coherently, and the float32
+    # loop's own error (== "sequential") is 2.1e-3 here; chunked and parallel reach ~1e-4 and below
+    tol = 1e-9 if dtype == torch.complex128 else 5e-3
     assert rel_err(h[0], exact) <= tol
 
 
