@@ -142,3 +142,16 @@ def test_missing_data_names_the_files(tmp_path, capsys):
     assert main([*args, f"train.runs_dir={tmp_path}"]) == 1
     err = capsys.readouterr().err
     assert "ssmkit train: error:" in err and "nowhere" in err and "expected" in err
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_runs_under_autocast(tmp_path, precision):
+    cfg = _cfg(
+        tmp_path, precision, "model.layer=s4d", "model.layer_options={d_state: 8}", f"train.precision={precision}"
+    )
+    result = train(cfg)
+    assert result["status"] == "finished" and 0 < result["test"]["loss"] < 10
+    with open(result["run_dir"] / "log.csv", newline="") as f:
+        fp32 = train(_cfg(tmp_path, f"{precision}_ref", "model.layer=s4d", "model.layer_options={d_state: 8}"))
+        first = next(csv.DictReader(f))
+    assert float(first["loss"]) != float(_rows(fp32["run_dir"])[0]["loss"])  # autocast really changed the arithmetic
