@@ -18,9 +18,10 @@ inputs, reads its peak resident set size (ru_maxrss, a high-water mark), runs th
 again, then runs forward + backward once and reads it again: "peak MiB" is the increase over the inputs, i.e. the extra
 memory the call needed at its peak (for fwd+bwd: the larger of the two phases). Times are the median of `repeats`
 further runs (wall clock, time.perf_counter). Speedups are ratios to the reference measured in the same run.
-Reference cells whose memory would exceed the budget (default 3 GiB; the machine is shared) are not run: the estimate
-is a linear extrapolation in L of the same cell's measured peak at a smaller L (their memory is O(H N L)), or, before
-any measurement, the size of the tensors the reference materialises. The machine is shared: the table records the load
+Reference cells whose memory would exceed the budget (default 3 GiB; the machine is shared) or whose single call
+would take longer than `--budget-s` (default 30 s) are not run: the estimate is a linear extrapolation in L of the
+same path's measurement at a smaller L (their memory and time are O(H N L)), or, before any measurement, the size of
+the tensors the reference materialises. The machine is shared: the table records the load
 average before and after each row.
 
 Threads: every cell is run with 1 and with 2 torch intra-op threads (`--threads`). On this shared 2-core machine,
@@ -101,11 +102,11 @@ def run_one(kernel: str, impl: str, L: int, repeats: int, backward: bool, thread
 
     out = {"threads": torch.get_num_threads()}
     base = rss()
-    first = _time(fwd)
+    first = out["fwd_first_s"] = _time(fwd)
     out["fwd_peak_mib"] = rss() - base
     out["fwd_s"] = statistics.median(_time(fwd) for _ in range(_runs(first, repeats)))
     if backward:
-        first = _time(fwd_bwd)
+        first = out["bwd_first_s"] = _time(fwd_bwd)
         out["bwd_peak_mib"] = rss() - base
         out["bwd_s"] = statistics.median(_time(fwd_bwd) for _ in range(_runs(first, repeats)))
     return out
@@ -150,6 +151,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch intra-op threads, one row each")
     parser.add_argument("--budget-gib", type=float, default=3.0, help="skip reference cells estimated above this")
+    parser.add_argument("--budget-s", type=float, default=30.0, help="skip reference calls estimated slower than this")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".md"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,8 +166,10 @@ def main() -> None:
     for kernel, threads in ((k, t) for k in args.kernels for t in args.threads):
         for impl in PATHS:
             measured_at = None  # (L, fwd peak MiB, fwd+bwd peak MiB) of the largest L measured for this path
+            timed_at = None  # (L, first fwd s, first fwd+bwd s) likewise
             for L in sorted(args.lengths):
-                est_fwd = est_bwd = None
+                est_fwd = est_bwd = None  # GiB
+                est_fwd_s = est_bwd_s = 0.0
                 if impl == "reference":
                     if measured_at is None:
                         est_fwd = materialised_gib(kernel, L)
@@ -173,15 +177,24 @@ def main() -> None:
                     else:
                         L0, f0, b0 = measured_at
                         est_fwd, est_bwd = f0 * L / L0 / 1024, b0 * L / L0 / 1024
+                    if timed_at is not None:
+                        L0, t0, t1 = timed_at
+                        est_fwd_s, est_bwd_s = t0 * L / L0, t1 * L / L0
                 if est_fwd is not None and est_fwd > args.budget_gib:
-                    res = {"skip_fwd": est_fwd, "skip_bwd": est_bwd}
+                    res = {"skip_fwd": f"would need ~{est_fwd:.1f} GiB", "skip_bwd": f"would need ~{est_bwd:.1f} GiB"}
+                elif est_fwd_s > args.budget_s:
+                    res = {"skip_fwd": f"would take ~{est_fwd_s:.0f} s", "skip_bwd": f"would take ~{est_bwd_s:.0f} s"}
                 else:
-                    backward = est_bwd is None or est_bwd <= args.budget_gib
+                    backward = (est_bwd is None or est_bwd <= args.budget_gib) and est_bwd_s <= args.budget_s
                     res = measure(kernel, impl, L, args.repeats, backward, threads)
                     if not backward:
-                        res["skip_bwd"] = est_bwd
+                        too_big = est_bwd is not None and est_bwd > args.budget_gib
+                        res["skip_bwd"] = (
+                            f"would need ~{est_bwd:.1f} GiB" if too_big else f"would take ~{est_bwd_s:.0f} s"
+                        )
                     if "fwd_peak_mib" in res and "bwd_peak_mib" in res:
                         measured_at = (L, max(res["fwd_peak_mib"], 1.0), max(res["bwd_peak_mib"], 1.0))
+                        timed_at = (L, res["fwd_first_s"], res["bwd_first_s"])
                 results[(kernel, impl, L, threads)] = res
                 rows.append(_row(kernel, impl, L, threads, res))
                 print(rows[-1], flush=True)
@@ -196,7 +209,7 @@ def _cell_time(res, key):
         return f"{res[key]:.3f}"
     skip = res.get("skip_bwd" if key == "bwd_s" else "skip_fwd")
     if skip is not None:
-        return f"skipped: would need ~{skip:.1f} GiB (estimated)"
+        return f"skipped: {skip} (estimated)"
     return res.get("error", "—")
 
 
@@ -256,7 +269,9 @@ def _report(args, rows, results, started, torch_version) -> str:
             f"H = {H}, N = {N}, float32 / complex64, forward and forward + backward. Median of {args.repeats} runs",
             "(fewer when one run takes over 10 s: about 30 s of timing per cell at most).",
             "Peak MiB: ru_maxrss increase over the inputs, one subprocess per row (see the script's docstring).",
-            f"Reference cells estimated above {args.budget_gib:g} GiB are skipped (shared machine), not run.",
+            f"Reference cells estimated above {args.budget_gib:g} GiB, or above {args.budget_s:g} s per call, are"
+            " skipped (shared machine), not run: estimates are linear in L from the same path's measurement at a"
+            " smaller L.",
             "",
             f"- command:\n\n  ```\n{cmd}\n  ```",
             f"- started: {started}",

@@ -65,3 +65,20 @@ def test_bad_input():
         vandermonde(v, x[:, :-1], 4)
     with pytest.raises(ValueError, match="impl"):
         vandermonde(v, x, 4, impl="triton")
+
+
+@pytest.mark.parametrize("L", [1, 6, 100])
+def test_real_part(L):
+    v, x = _inputs()
+    v.requires_grad_(True)
+    x.requires_grad_(True)
+    outs, grads = [], []
+    for impl in ("fast", "reference"):
+        out = vandermonde(v, x, L, real_part=True, impl=impl)
+        assert not out.is_complex()
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.sum(), (v, x), materialize_grads=True))
+    torch.testing.assert_close(outs[0], vandermonde(v, x, L).real.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-11)

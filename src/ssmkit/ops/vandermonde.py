@@ -28,15 +28,18 @@ from torch import Tensor
 IMPLS = ("auto", "fast", "reference")
 
 
-def vandermonde(v: Tensor, x: Tensor, L: int, *, impl: str = "auto") -> Tensor:
+def vandermonde(v: Tensor, x: Tensor, L: int, *, real_part: bool = False, impl: str = "auto") -> Tensor:
     """Σ_n v_n x_n^l for l = 0..L-1.  v (*S, *Hb, N), x (*Hb, N) -> (*S, *Hb, L).
 
-    ``impl``: "fast" / "auto" (factored into a batched matmul, memory O(N √L) per channel), "reference"
-    (materialises x^l as a (*Hb, L, N) tensor).
+    ``real_part=True`` returns only Re Σ_n v_n x_n^l (real), computed as one real matmul
+    [Re(v x^{jc}), -Im(v x^{jc})] @ [Re x^i; Im x^i] — half the flops of the complex product (the S4D kernel needs only
+    the real part). ``impl``: "fast" / "auto" (factored into a batched matmul, memory O(N √L) per channel),
+    "reference" (materialises x^l as a (*Hb, L, N) tensor).
     """
     _check(v, x, L, impl)
     if impl == "reference":
-        return vandermonde_reference(v, x, L)
+        out = vandermonde_reference(v, x, L)
+        return out.real if real_part and out.is_complex() else out
     c = 1 << max(0, math.ceil(math.log2(L) / 2))  # block length, a power of two near √L
     J = -(-L // c)  # number of blocks
     dtype = _result_dtype(v, x)
@@ -45,7 +48,11 @@ def vandermonde(v: Tensor, x: Tensor, L: int, *, impl: str = "auto") -> Tensor:
     x_c = x_i[..., -1, :] * x  # (*Hb, N): x^c
     x_jc = powers(x_c, J)  # (*Hb, J, N): x^{jc}, j < J
     x_i, x_jc = x_i.to(dtype), x_jc.to(dtype)  # rounded once to the working precision
-    K = (v.to(dtype).unsqueeze(-2) * x_jc) @ x_i.transpose(-1, -2)  # (*S, *Hb, J, c): K[j, i] = Σ_n v x^{jc} x^i
+    left = v.to(dtype).unsqueeze(-2) * x_jc  # (*S, *Hb, J, N): v x^{jc}
+    if real_part and left.is_complex():
+        left = torch.cat([left.real, -left.imag], dim=-1)  # (*S, *Hb, J, 2N) real
+        x_i = torch.cat([x_i.real, x_i.imag], dim=-1)  # (*Hb, c, 2N) real
+    K = left @ x_i.transpose(-1, -2)  # (*S, *Hb, J, c): K[j, i] = Σ_n v x^{jc} x^i
     return K.flatten(-2)[..., :L]  # (*S, *Hb, L)
 
 

@@ -42,7 +42,7 @@ def diag_kernel(A: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, disc: str =
     _check(A, B, C, dt, L, disc)
     dA, dB = diag_discrete(A.to(torch.complex128), B.to(torch.complex128), dt.to(torch.float64), disc)  # (H, N/2)
     # discretised in float64 (O(H N), cheap) so float32 kernels do not inherit a phase drift from a rounded Ā
-    return 2 * vandermonde((C * dB.to(C.dtype)), dA, L, impl=impl).real  # ([C_ch,] H, L), C's precision
+    return 2 * vandermonde(C * dB.to(C.dtype), dA, L, real_part=True, impl=impl)  # ([C_ch,] H, L), C's precision
 
 
 def diag_discrete(A: Tensor, B: Tensor, dt: Tensor, disc: str = "zoh") -> tuple[Tensor, Tensor]:
