@@ -90,7 +90,8 @@ class SequenceModel(nn.Module):
         p = self.head.linear.weight
         device, dtype = device or p.device, dtype or p.dtype
         blocks = tuple(b.initial_state(batch_size, device=device, dtype=dtype) for b in self.blocks)
-        return blocks, torch.zeros(batch_size, self.d_model, device=device, dtype=dtype), torch.zeros((), dtype=dtype)
+        total = torch.zeros(batch_size, self.d_model, device=device, dtype=dtype)  # (B, H)
+        return blocks, total, torch.zeros((), device=device, dtype=dtype)
 
     def step(self, u_t: Tensor, state: State, rate: float = 1.0) -> tuple[Tensor, State]:
         """One token: u_t (B,) tokens or (B, d_input) -> the head's output for the prefix ending here. O(1) in L."""
