@@ -114,9 +114,9 @@ class _CauchyConj(torch.autograd.Function):
     def forward(ctx, a, b, alpha, beta, x, y, chunk):  # a, b (S, H, N); alpha, beta (H, N); x, y (L,): all real
         ctx.save_for_backward(a, b, alpha, beta, x, y)
         ctx.chunk = chunk
-        S, H, L = a.shape[0], a.shape[1], x.shape[0]
+        S, L = a.shape[0], x.shape[0]
         ab = torch.cat([a, b]).permute(1, 2, 0)  # (H, N, 2S)
-        out = torch.empty(S, H, L, dtype=_COMPLEX[a.dtype], device=a.device)  # (S, H, L) complex
+        out = torch.empty(S, a.shape[1], L, dtype=_COMPLEX[a.dtype], device=a.device)  # (S, H, L) complex
         out_ri = torch.view_as_real(out)  # (S, H, L, 2)
         blocks = _Blocks(alpha, beta, x, y, chunk)
         for l0 in range(0, L, chunk):
@@ -136,15 +136,13 @@ class _CauchyConj(torch.autograd.Function):
         M2r = a.new_zeros(H, 3 * S, N)  # Re(r)² - Im(r)² part of [Re (r²)^H (g, z̄g, z̄²g)]^T
         M2i = a.new_zeros(H, 3 * S, N)  # Re(r) Im(r) part
         blocks = _Blocks(alpha, beta, x, y, ctx.chunk)
+        z_bar = torch.complex(x, -y)  # (L,)
         for l0 in range(0, x.shape[0], ctx.chunk):
             sl = slice(l0, l0 + ctx.chunk)
-            xc, yc = x[sl], y[sl]  # (Lc,)
-            gc = g[:, :, sl]  # (S, H, Lc)
-            gr, gi = gc.real, gc.imag
-            zg_r, zg_i = xc * gr + yc * gi, xc * gi - yc * gr  # z̄ g
-            zzg_r, zzg_i = xc * zg_r + yc * zg_i, xc * zg_i - yc * zg_r  # z̄² g
-            G_r = torch.cat([gr, zg_r, zzg_r]).transpose(0, 1)  # (H, 3S, Lc): Re of [g, z̄g, z̄²g]
-            G_i = torch.cat([gi, zg_i, zzg_i]).transpose(0, 1)  # Im
+            gc = g[:, :, sl]  # (S, H, Lc) complex
+            gz = gc * z_bar[sl]  # z̄ g
+            G = torch.cat([gc, gz, gz * z_bar[sl]]).transpose(0, 1)  # (H, 3S, Lc) complex: [g, z̄g, z̄²g]
+            G_r, G_i = G.real, G.imag
             rr, ri = blocks.reciprocal_q(l0)  # (H, Lc, N)
             M1.baddbmm_(G_r[:, : 2 * S], rr).baddbmm_(G_i[:, : 2 * S], ri)
             r2r, r2i_half = blocks.square(rr, ri)  # Re r², Im r² / 2 (overwrites rr)
