@@ -30,7 +30,10 @@ Accuracy (float64, checked in tests/ssm/test_dplr.py against materialised powers
 Δ in [1e-3, 1e-1]): measured 2e-14 (legs), 8e-14 (legt), 2e-13 (lagt), 4e-13 (fout with Re Λ shifted by -1e-4)
 relative to max|K|; the test asserts <= 1e-10, far inside the issue's 1e-5. The generating-function route does not
 diagonalise A, so the ill-conditioned LegS eigenvectors never enter; what can cost digits is a node z close to a pole
-Δλ (Re Λ near 0), which is why a mode exactly at 0 is refused. float32 (complex64): <= 1e-5 relative (tested).
+Δλ (Re Λ near 0), which is why a mode exactly at 0 is refused. float32 (complex64), L = 1000: ~1e-6 (legs, legt) and
+~5e-6 (lagt) relative, tested <= 1e-5 for legs; but when Δ·|Re Λ| is tiny the generating function has near-poles on
+the unit circle whose float32 rounding the inverse FFT spreads: fout (Re Λ = -1e-4) at Δ = 1e-3 is off by ~2e-4
+relative in float32 (the materialising Cauchy reference too: 5e-5). Compute such kernels in float64 if that matters.
 
 Stepping (the recurrent view) without diagonalising Ā (the reference implementation diagonalises the LegS DPLR
 matrix, whose eigenvectors are ill-conditioned, and is wrong by 0.60 relative at N=64): keep the DPLR form and the state
