@@ -181,3 +181,14 @@ def test_bad_input():
         dplr_kernel(Lambda, P, B, C, dt, 0)
     with pytest.raises(ValueError, match="mode exactly at 0"):
         dplr_kernel(torch.zeros_like(Lambda), P, B, C, dt, 4)
+
+
+def test_step_bad_input():
+    Lambda, P, B, _, dt = _random_system()
+    x = torch.zeros(2, 3, 4, dtype=C128)
+    with pytest.raises(ValueError, match="x must be complex of shape"):
+        dplr_step(Lambda, P, B, dt, x[..., :2], torch.zeros(2, 3, dtype=F64))
+    with pytest.raises(ValueError, match="u must be real of shape"):
+        dplr_step(Lambda, P, B, dt, x, torch.zeros(2, 4, dtype=F64))
+    with pytest.raises(ValueError, match="P must be complex of shape"):
+        dplr_discrete(Lambda, P[:, :1], B, dt)

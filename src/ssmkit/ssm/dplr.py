@@ -145,6 +145,7 @@ def dplr_discrete(Lambda: Tensor, P: Tensor, B: Tensor, dt: Tensor) -> tuple[Ten
     Dense O(N²) per token — the reference for `dplr_step` and for |eig Ā| checks. Built column by column with the
     Woodbury step (`dplr_step` on the N basis states), so no dense solve is needed; accurate to the working precision.
     """
+    _check(Lambda, P, B, None, dt, 1)
     H, M = Lambda.shape
     rdtype = Lambda.real.dtype
     eye = torch.eye(2 * M, dtype=rdtype, device=Lambda.device)
@@ -174,6 +175,13 @@ def dplr_step(Lambda: Tensor, P: Tensor, B: Tensor, dt: Tensor, x: Tensor, u: Te
     x complex (..., H, M): one mode of each conjugate pair (full state [x, x̄]); u real (..., H). Returns x' like x.
     The output is y = 2 Re Σ_m C_m x'_m (+ D u). See the module docstring for the Woodbury form.
     """
+    _check(Lambda, P, B, None, dt, 1)
+    if not isinstance(x, Tensor) or not x.is_complex() or x.shape[-2:] != Lambda.shape:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"dplr_step: x must be complex of shape (..., H, M) = (..., {tuple(Lambda.shape)}), got {got}")
+    if not isinstance(u, Tensor) or u.is_complex() or u.shape != x.shape[:-1]:
+        got = tuple(u.shape) if isinstance(u, Tensor) else type(u).__name__
+        raise ValueError(f"dplr_step: u must be real of shape {tuple(x.shape[:-1])} (x's shape without M), got {got}")
     dt = dt.to(Lambda.real.dtype).unsqueeze(-1)  # (H, 1)
     two_dt = 2 / dt
     Pm = P.movedim(0, -1)  # (H, M, R)
@@ -216,7 +224,7 @@ def _check(Lambda, P, B, C, dt, L):
         raise ValueError(f"dplr: P must be complex of shape (R, H, M) = (R, {H}, {M}), got {tuple(P.shape)}")
     if B is not None and (B.shape != (H, M) or not B.is_complex()):
         raise ValueError(f"dplr: B must be complex of shape (H, M) = ({H}, {M}), got {B.dtype} {tuple(B.shape)}")
-    if C.dim() not in (2, 3) or C.shape[-2:] != (H, M) or not C.is_complex():
+    if C is not None and (C.dim() not in (2, 3) or C.shape[-2:] != (H, M) or not C.is_complex()):
         raise ValueError(f"dplr: C must be complex of shape (H, M) = ({H}, {M}) or (C_ch, H, M), got {tuple(C.shape)}")
     if dt.shape != (H,) or dt.is_complex():
         raise ValueError(f"dplr: dt must be real of shape (H,) = ({H},), got {tuple(dt.shape)}")
