@@ -104,23 +104,25 @@ def run_one(kernel: str, impl: str, L: int, repeats: int, backward: bool, thread
     base = rss()
     first = out["fwd_first_s"] = _time(fwd)
     out["fwd_peak_mib"] = rss() - base
-    out["fwd_s"] = statistics.median(_time(fwd) for _ in range(_runs(first, repeats)))
+    out["fwd_s"] = _median_time(fwd, first, repeats)
     if backward:
         first = out["bwd_first_s"] = _time(fwd_bwd)
         out["bwd_peak_mib"] = rss() - base
-        out["bwd_s"] = statistics.median(_time(fwd_bwd) for _ in range(_runs(first, repeats)))
+        out["bwd_s"] = _median_time(fwd_bwd, first, repeats)
     return out
+
+
+def _median_time(fn, first: float, repeats: int) -> float:
+    """Median of `repeats` further runs; a call slower than 10 s is timed once (its first run: warm-up is noise)."""
+    if first > 10:
+        return first
+    return statistics.median(_time(fn) for _ in range(max(1, min(repeats, int(30 / max(first, 1e-9))))))
 
 
 def _time(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def _runs(first: float, repeats: int) -> int:
-    """`repeats` timed runs, fewer when one run is slow (at least 1; about 30 s per cell at most)."""
-    return max(1, min(repeats, int(30 / max(first, 1e-9))))
 
 
 def materialised_gib(kernel: str, L: int) -> float:
@@ -267,7 +269,7 @@ def _report(args, rows, results, started, torch_version) -> str:
             "# SSM kernel benchmark: fast vs reference path",
             "",
             f"H = {H}, N = {N}, float32 / complex64, forward and forward + backward. Median of {args.repeats} runs",
-            "(fewer when one run takes over 10 s: about 30 s of timing per cell at most).",
+            "(fewer when a run is slow, about 30 s of timing per cell; a call over 10 s is timed once).",
             "Peak MiB: ru_maxrss increase over the inputs, one subprocess per row (see the script's docstring).",
             f"Reference cells estimated above {args.budget_gib:g} GiB, or above {args.budget_s:g} s per call, are"
             " skipped (shared machine), not run: estimates are linear in L from the same path's measurement at a"
