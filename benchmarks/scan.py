@@ -13,7 +13,10 @@ How it is measured: every row runs in its own subprocess. The child builds the i
 size (ru_maxrss), runs the op once and records ru_maxrss again: "peak MiB" is the difference, the memory the op needed
 on top of its inputs, at its peak. Then it times `repeats` further runs and reports the median (wall clock,
 time.perf_counter). Speedups are ratios to the loop measured in the same run. The machine is shared: the table records
-the load average before and after.
+the load average before and after. Threads: `--threads` (default 1) sets torch.set_num_threads in every child; on this
+2-core machine shared with other jobs, operations large enough for torch to split over 2 OpenMP threads ran 10-25x
+slower than on one thread (the threads wait for a core), which hits the chunked, parallel and FFT paths and not the
+per-step ones.
 """
 
 from __future__ import annotations
@@ -114,8 +117,8 @@ def machine() -> str:
     except OSError:
         pass
     return (
-        f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"Python {platform.python_version()}"
+        f"{cpu}, {os.cpu_count()} CPUs, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
     )
 
 
