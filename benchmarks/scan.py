@@ -167,7 +167,7 @@ def main() -> None:
         "L = 65536). Backward: h.backward(w) with a random w. Time: median wall-clock seconds of the repeats "
         "(the loop's fwd+bwd at L >= 16384: one run). Peak MiB: extra resident memory of one call over its inputs "
         "(ru_maxrss delta, one subprocess per row). "
-        "x loop: the loop's median time over this one's. 'sequential' is the auto choice on CPU.",
+        "x loop: the loop's median time over this one's. auto picks 'sequential' with 1 thread, 'chunked' with more.",
         "",
         "| L | B | a | pass | impl | time (s) | peak MiB | x loop |",
         "|---|---|---|---|---|---|---|---|",

@@ -155,9 +155,19 @@ def test_small_modulus_at_a_million_steps(impl, dtype_index):
     assert rel_err(h, exact) <= (1e-12 if dtype == torch.float64 else 1e-6)
 
 
-@pytest.mark.parametrize("B, N", [(2, 8), (4, 128)], ids=["chunked", "sequential"])
-def test_auto_agrees_with_the_loop(B, N):
-    """auto picks chunked for small B·N and the sequential kernel for large B·N on CPU: both paths, with gradients."""
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("B, N", [(2, 8), (4, 128)], ids=["small", "large"])
+def test_auto_agrees_with_the_loop(B, N, threads):
+    """auto picks chunked or the sequential kernel by size and threads: every choice, with gradients."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_auto(B, N)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_auto(B, N):
     g = torch.Generator().manual_seed(5)
     a = random_a((B, 30, N), torch.complex64, g).requires_grad_()
     b = torch.randn(B, 30, N, generator=g, dtype=torch.complex64, requires_grad=True)
