@@ -155,3 +155,16 @@ def test_mixed_precision_runs_under_autocast(tmp_path, precision):
         fp32 = train(_cfg(tmp_path, f"{precision}_ref", "model.layer=s4d", "model.layer_options={d_state: 8}"))
         first = next(csv.DictReader(f))
     assert float(first["loss"]) != float(_rows(fp32["run_dir"])[0]["loss"])  # autocast really changed the arithmetic
+
+
+def test_test_split_is_scored_with_the_best_validation_checkpoint_unless_told_last(tmp_path):
+    from ssmkit.train.evaluate import evaluate_checkpoint
+
+    best = train(_cfg(tmp_path, "best", "train.epochs=3"))
+    last = train(_cfg(tmp_path, "last", "train.epochs=3", "train.test_on=last"))
+    ckpts = best["run_dir"] / "checkpoints"
+    assert load_checkpoint(ckpts / "best.pt")["step"] < best["step"]  # validation peaked before the end: a real choice
+    assert best["test"] == evaluate_checkpoint(ckpts / "best.pt", split="test")
+    assert last["test"] == evaluate_checkpoint(last["run_dir"] / "checkpoints" / "last.pt", split="test")
+    with pytest.raises(ValueError, match="test_on must be best or last"):
+        train(_cfg(tmp_path, "bad", "train.test_on=final"))

@@ -75,6 +75,7 @@ class TrainConfig:
     num_workers: int = 0
     log_every: int = 10  # steps between train-loss rows in log.csv / TensorBoard
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of each epoch only
+    test_on: str = "best"  # best: test the checkpoint with the best validation metric (model selection); last
     stop_at_step: int | None = None  # save and stop at this step, as if interrupted (resume continues exactly)
     runs_dir: str = "runs"
     name: str | None = None  # the run folder's name under runs/<experiment>/; None: a timestamp

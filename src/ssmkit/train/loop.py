@@ -80,6 +80,8 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
     scheduler = build_scheduler(cfg, optimizer, total_steps)
     per_step_schedule = scheduler is not None and cfg.schedule.kind == "cosine"
     autocast = _autocast(t.precision, d.device)
+    if t.test_on not in ("best", "last"):
+        raise ValueError(f"train.test_on must be best or last; got {t.test_on!r}")
     scaler = torch.amp.GradScaler(d.device.type, enabled=t.precision == "fp16")
     step, best, wall_before = 0, None, 0.0
     if ckpt is not None:
@@ -180,6 +182,8 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
         return {"run_dir": run_dir, "status": status, "step": step}
 
     # ---- 6. test and report --------------------------------------------------------------------------------------
+    if t.test_on == "best":  # model selection on the validation split, as the papers report test numbers
+        _load_best(model, best_pt, d.world)
     test = evaluate("test")
     result = {"run_dir": run_dir, "status": status, "step": step, "test": test, "best_val": best, "params": n_params}
     if d.main:
@@ -199,6 +203,15 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
+def _load_best(model: nn.Module, best_pt: Path, world: int) -> None:
+    """Every process takes the main process's best weights (read there, broadcast, so no shared file system needed)."""
+    if best_pt.exists() and (world == 1 or torch.distributed.get_rank() == 0):
+        model.load_state_dict(load_checkpoint(best_pt)["model"])
+    if world > 1:
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, 0)
+
+
 def _batch_loss(kind, out, y, lengths, tol):  # one indirection so tests can inject a NaN
     return batch_loss(kind, out, y, lengths, tol)
 
