@@ -11,6 +11,7 @@ from torch import nn
 from ssmkit.data.base import Task
 from ssmkit.data.registry import get_task
 from ssmkit.models import SequenceModel
+from ssmkit.models.dual import DualEncoder
 from ssmkit.optim import param_groups
 from ssmkit.train.config import ExperimentConfig
 
@@ -19,8 +20,14 @@ def build_task(cfg: ExperimentConfig) -> Task:
     return get_task(cfg.task.name, data_dir=cfg.task.data_dir, **cfg.task.options)
 
 
-def build_model(cfg: ExperimentConfig, task: Task) -> SequenceModel:
+def build_model(cfg: ExperimentConfig, task: Task) -> SequenceModel | DualEncoder:
     m = cfg.model
+    if task.info.get("pair"):  # two documents per item (LRA Retrieval): the two-tower model, models/dual.py
+        return DualEncoder(
+            task.d_output, vocab_size=task.vocab_size, pool=m.pool, pad_token=task.info.get("pad_token", 0),
+            d_model=m.d_model, n_layers=m.n_layers, layer=m.layer, layer_options=m.layer_options, norm=m.norm,
+            prenorm=m.prenorm, ff=m.ff, ff_expand=m.ff_expand, dropout=m.dropout,
+        )  # fmt: skip
     head, pool, horizon = "sequence", m.pool, 1
     if task.kind in ("classify_steps", "regress_steps"):
         head, pool = "steps", "none"
