@@ -145,3 +145,25 @@ def check_step_cache_invalidation(make) -> None:
             fresh, _ = layer.step(x, layer.initial_state(1))  # no cache with autograd on
     assert rel_err(after, fresh) < 1e-14
     assert rel_err(after, before) > 1e-6
+
+
+def check_long_chunk_from_nonzero_state(layer, L: int = 150, tol: float = 1e-10) -> None:
+    """One L-step chunk from a random (nonzero) state equals L calls of step: outputs and final state (float64).
+
+    The chunk is computed in parallel (factored Krylov / Vandermonde sums in blocks of ~√L), so L spans several blocks.
+    """
+    layer = layer.double().eval()
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, L, layer.d_model, dtype=torch.float64, generator=g)
+    state0 = layer.initial_state(2)
+    noise = torch.randn(state0.shape, dtype=state0.dtype, generator=g)
+    state = state0 + noise
+    with torch.no_grad():
+        y_chunk, s_chunk = layer.step_chunk(x, state)
+        ys = []
+        for t in range(L):
+            y_t, state = layer.step(x[:, t], state)
+            ys.append(y_t)
+    assert rel_err(y_chunk, torch.stack(ys, 1)) < tol
+    as_real = torch.view_as_real if state.is_complex() else (lambda t: t)
+    assert rel_err(as_real(s_chunk), as_real(state)) < tol

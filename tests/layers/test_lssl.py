@@ -89,3 +89,8 @@ def test_step_chunk_gradients():
 
 def test_step_cache_follows_parameter_updates():
     ssm_checks.check_step_cache_invalidation(make)
+
+
+@pytest.mark.parametrize("init, disc", [("legs", "bilinear"), ("legt", "zoh"), ("lmu", "backward_euler")])
+def test_long_chunk_from_nonzero_state(init, disc):
+    ssm_checks.check_long_chunk_from_nonzero_state(make(init=init, disc=disc, channels=2))

@@ -129,3 +129,8 @@ def test_step_chunk_gradients():
 
 def test_step_cache_follows_parameter_updates():
     ssm_checks.check_step_cache_invalidation(make)
+
+
+@pytest.mark.parametrize("init", S4_INITS)
+def test_long_chunk_from_nonzero_state(init):
+    ssm_checks.check_long_chunk_from_nonzero_state(make(init=init, channels=2, d_state=16))

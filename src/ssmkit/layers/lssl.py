@@ -15,7 +15,13 @@ the channels·H outputs are mixed back to H by a linear layer when channels > 1 
 position-wise linear map).
 
 Work: the kernel by `ssm.dense_kernel` (powers of Ā by doubling); one step is a dense matrix-vector product,
-O(channels·H·N²) per token; `step_chunk` runs that recurrence over the chunk, vectorised over batch and copies.
+O(channels·H·N²) per token. `step_chunk` is parallel over the chunk (no loop over its L tokens): with x_0 the carried
+state,
+
+    y_l = (K * u)_l + C Ā^(l+1) x_0 + D u_l,      x_L = Ā^L x_0 + Σ_j Ā^(L-1-j) B̄ u_j,
+
+the first term the layer's convolution, the second a Krylov product C Ā^l (Ā x_0) (`ops.krylov`) and the state its
+transpose (`ops.krylov_state`), both factored so that no (B, H, N, L) tensor is formed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from torch import Tensor, nn
 
 from ssmkit.hippo import transition
 from ssmkit.layers.ssm_common import SSMLayer, check_choice, check_int, ssm_parameter
+from ssmkit.ops.krylov import krylov, krylov_state
 from ssmkit.ssm import dense_discrete, dense_kernel
 
 MEASURES = ("legs", "legt", "lagt", "glagt", "fout", "foud", "lmu", "random", "diagonal")
@@ -128,12 +135,16 @@ class LSSL(SSMLayer):
     def step_chunk(self, x: Tensor, state: Tensor, rate: float = 1.0) -> tuple[Tensor, Tensor]:  # (B, L, H)
         self._check_chunk(x, rate)
         self._check_state(state, x.shape[0])
-        Ab, Bb = self.discrete(rate)
-        ys = []
-        for t in range(x.shape[1]):
-            y_t, state = self._advance(x[:, t], state, Ab, Bb)  # (B, M, H), (B, M·H, N)
-            ys.append(y_t)
-        return self._output(torch.stack(ys, dim=1), x), state
+        Bsz, L, H = x.shape
+        M, N = self.channels, self.d_state
+        Ab, Bb = self.discrete(rate)  # (M·H, N, N), (M·H, N)
+        y = self._convolve(x, self._cached("kernel", (rate, L), lambda: self.kernel(L, rate)))  # (B, L, M, H)
+        # carried state: y_l += C Ā^l (Ā x_0), a Krylov product over the chunk
+        x1 = torch.einsum("knm,bkm->bkn", Ab, state)  # (B, M·H, N): Ā x_0
+        y0 = krylov(L, Ab, x1, self.C[0].reshape(M * H, N))  # (B, M·H, L)
+        y = y + y0.view(Bsz, M, H, L).permute(0, 3, 1, 2)  # (B, L, M, H)
+        u = x.transpose(1, 2).unsqueeze(1).expand(Bsz, M, H, L).reshape(Bsz, M * H, L)  # every copy reads its feature
+        return self._output(y, x), krylov_state(Ab, Bb, u, state)  # state (B, M·H, N)
 
     def _advance(self, u: Tensor, x: Tensor, Ab: Tensor, Bb: Tensor) -> tuple[Tensor, Tensor]:
         """x <- Ā x + B̄ u; y = C x. u (B, H), x (B, M·H, N) -> y (B, M, H), x."""

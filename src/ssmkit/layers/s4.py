@@ -17,7 +17,14 @@ Recurrent mode uses the DPLR structure directly (S4 §3.4 / App. C.2: Ā = A1 A0
 A1 = (2/Δ - A)^{-1} applied by Woodbury), O(H·N·R) per token, never a diagonalisation: the eigenvectors of the LegS
 matrix are exponentially ill-conditioned, which is why a diagonalised step (as in the S4 reference code's "diagonal"
 mode) is off by 0.6 relative at N = 64, while this one agrees with the convolution (tests/layers/test_s4.py).
-`step_chunk` runs that recurrence over the chunk, vectorised over batch and channels: O(L·B·H·N·R).
+`step_chunk` is parallel over the chunk (no loop over its L tokens), with x_0 the carried state:
+
+    y_l = (K * u)_l + 2 Re(C Ā^(l+1) x_0) + D u_l,      x_L = Ā^L x_0 + Σ_j Ā^(L-1-j) B̄ u_j,
+
+the first term the layer's own DPLR kernel, the other two a Krylov product and its transpose (`ops.krylov`,
+`ops.krylov_state`) on the dense real form of Ā (`ssm.dplr_discrete`, built by Woodbury steps, O(H N²) to form,
+powers by squaring — stable, since A + A^* = 2 Re Λ - 2 P P^* <= 0 makes Ā a contraction), in the kernel's dtype.
+Memory O(B·H·N·√L) beyond the output, never (B, H, N, L).
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from ssmkit.layers.ssm_common import (
     complex_parameter,
     ssm_parameter,
 )
-from ssmkit.ssm import dplr_discrete, dplr_kernel, dplr_step
+from ssmkit.ops.krylov import krylov, krylov_state
+from ssmkit.ssm import dplr_dense, dplr_discrete, dplr_kernel, dplr_step
 
 INITS = ("legs", "legt", "lagt", "fout")
 _MIN_RANK = {"legs": 1, "legt": 2, "lagt": 1, "fout": 1}
@@ -140,12 +148,19 @@ class S4(SSMLayer):
     def step_chunk(self, x: Tensor, state: Tensor, rate: float = 1.0) -> tuple[Tensor, Tensor]:  # (B, L, H)
         self._check_chunk(x, rate)
         self._check_state(state, x.shape[0])
-        dplr, dt = self._dplr(), self.dt(rate)
-        ys = []
-        for t in range(x.shape[1]):
-            y_t, state = self._advance(x[:, t], state, dplr, dt)  # (B, channels, H), (B, H, N/2)
-            ys.append(y_t)
-        return self._output(torch.stack(ys, dim=1), x), state
+        L, N2 = x.shape[1], self.d_state // 2
+        y = self._convolve(x, self._cached("kernel", (rate, L), lambda: self.kernel(L, rate)))  # (B, L, channels, H)
+        real = self.kernel_dtype or self.log_dt.dtype
+        Lambda, P, B = (t.to(real.to_complex()) for t in self._dplr())
+        Ab, Bb = dplr_discrete(Lambda, P, B, self.dt(rate).to(real))  # (H, N, N), (H, N) real, state [Re x; Im x]
+        _, _, C_r = dplr_dense(Lambda, P, B, as_complex(self.C)[0].to(Lambda.dtype))  # (channels, H, N): 2 Re(C x)
+        x0 = torch.cat([state.real, state.imag], dim=-1).to(real)  # (B, H, N)
+        x1 = (Ab @ x0.unsqueeze(-1)).squeeze(-1)  # (B, H, N): Ā x_0
+        y0 = krylov(L, Ab, x1.unsqueeze(1), C_r)  # (B, channels, H, L): C_r Ā^l (Ā x_0)
+        y = y + y0.permute(0, 3, 1, 2).to(y.dtype)
+        xL = krylov_state(Ab, Bb, x.transpose(1, 2).to(real), x0)  # (B, H, N)
+        state = torch.complex(xL[..., :N2], xL[..., N2:]).to(state.dtype)  # (B, H, N/2)
+        return self._output(y, x), state
 
     def _advance(self, u: Tensor, x: Tensor, dplr: tuple[Tensor, Tensor, Tensor], dt: Tensor) -> tuple[Tensor, Tensor]:
         """x <- Ā x + B̄ u (DPLR Woodbury step, O(H N R²)); y = 2 Re(C x).

@@ -2,7 +2,7 @@
 
 from ssmkit.ops.cauchy import cauchy, cauchy_reference
 from ssmkit.ops.fftconv import fftconv
-from ssmkit.ops.krylov import krylov, krylov_reference
+from ssmkit.ops.krylov import krylov, krylov_reference, krylov_state, krylov_state_reference
 from ssmkit.ops.scan import scan, scan_loop
 from ssmkit.ops.vandermonde import vandermonde, vandermonde_reference
 
@@ -12,6 +12,8 @@ __all__ = [
     "fftconv",
     "krylov",
     "krylov_reference",
+    "krylov_state",
+    "krylov_state_reference",
     "scan",
     "scan_loop",
     "vandermonde",
