@@ -20,18 +20,51 @@ def _smooth_signal():
     return torch.exp(-2 * T_GRID) * torch.sin(2 * math.pi * 3 * T_GRID) + 0.3 * torch.cos(2 * math.pi * 1.5 * T_GRID)
 
 
-# (measure, theta) as the demo uses them
-SETUPS = [("legs", 1.0), ("legt", 0.5), ("fout", 0.5), ("lagt", 0.05)]
+# (measure, theta, measure_kwargs): legs, legt, fout, lagt as the demo uses them, and the other measures
+SETUPS = [
+    ("legs", 1.0, None),
+    ("legt", 0.5, None),
+    ("fout", 0.5, None),
+    ("lagt", 0.05, None),
+    ("lmu", 0.5, None),
+    ("glagt", 0.05, {"alpha": 0.5, "beta": 0.3}),
+    ("glagt", 0.05, {"alpha": -0.5, "beta": 0.5}),
+    ("foud", 0.25, None),
+]
+TIME_INVARIANT = ["legt", "lagt", "glagt", "fout", "foud", "lmu"]
+
+
+def _folded_history(f, theta, x, j):
+    """foud's target F(x_j) = sum_k exp(-(x_j + k)/2) f(t - theta (x_j + k)), on the sample grid (theta/DT integral)."""
+    step = round(theta / DT)
+    F = torch.zeros(len(j), dtype=torch.float64)
+    for k in range(L // step + 1):
+        i = j - k * step
+        F += torch.where(i >= 0, torch.exp(-(x + k) / 2) * f[i.clamp_min(0)], torch.zeros(()))
+    return F
 
 
 def _final_error(h, f):
-    """Weighted MSE of the reconstruction from the last state over the measure's support."""
+    """Weighted MSE of the reconstruction from the last state over what the measure remembers (reconstruct.py)."""
     c = h(f[None])[0, -1]
     t = h.times(L)
-    rec = h.reconstruct(c, t, t[-1])
     x = (t[-1] - t) / h.theta
-    w = {"legs": torch.ones(L), "lagt": torch.exp(-x)}.get(h.measure, (x <= 1).to(torch.float64))
-    return ((w * (rec - f) ** 2).sum() / w.sum()).item()
+    target = f
+    if h.measure == "legs":
+        w = torch.ones(L, dtype=torch.float64)
+    elif h.measure == "lagt":
+        w = torch.exp(-x)
+    elif h.measure == "glagt":  # mu(x) = x^(-alpha) exp(-beta x); x = 0 left out (basis 0 or infinite there)
+        alpha, beta = h.measure_kwargs["alpha"], h.measure_kwargs["beta"]
+        w = torch.where(x > 0, x.clamp_min(1e-12) ** -alpha * torch.exp(-beta * x), torch.zeros(()))
+    elif h.measure == "foud":  # the exp(-x/2)-weighted history folded onto one window
+        w = (x < 1).to(torch.float64)
+        target = _folded_history(f, h.theta, x, torch.arange(L))
+    else:  # legt, fout, lmu: the window
+        w = (x <= 1).to(torch.float64)
+    rec = h.reconstruct(c, t, t[-1])
+    rec = torch.where(w > 0, rec, torch.zeros(()))
+    return ((w * (rec - target) ** 2).sum() / w.sum()).item()
 
 
 # ---- LegS structured O(N) operations against dense matrices --------------------------------------------------------
@@ -74,18 +107,19 @@ def test_legs_fast_equals_reference(method, alpha, init):
 
 
 # ---- parallel (convolution) == step by step for the time-invariant measures -------------------------------------
-@pytest.mark.parametrize("measure", ["legt", "lagt", "fout"])
+@pytest.mark.parametrize("measure", TIME_INVARIANT)
 @pytest.mark.parametrize("method", ["bilinear", "zoh", "euler", "backward_euler"])
 def test_parallel_equals_step(measure, method):
     f = torch.randn(3, 300, dtype=torch.float64)
-    h = HiPPO(measure, 16, dt=1e-2, method=method, theta=0.7)
+    kw = {"alpha": 0.5, "beta": 0.3} if measure == "glagt" else None
+    h = HiPPO(measure, 16, dt=1e-2, method=method, theta=0.7, measure_kwargs=kw)
     par = h(f)
-    step = HiPPO(measure, 16, dt=1e-2, method=method, theta=0.7, impl="reference")(f)
+    step = HiPPO(measure, 16, dt=1e-2, method=method, theta=0.7, impl="reference", measure_kwargs=kw)(f)
     assert par.shape == step.shape == (3, 300, 16)
     assert (par - step).abs().max() <= 1e-10 * max(1.0, step.abs().max().item())
 
 
-@pytest.mark.parametrize("measure", ["legs", "legt", "lagt", "fout"])
+@pytest.mark.parametrize("measure", ["legs"] + TIME_INVARIANT)
 def test_float32_matches_float64(measure):
     f = torch.randn(2, 500, dtype=torch.float64)
     c64 = HiPPO(measure, 32, dt=2e-3, theta=0.5)(f)
@@ -95,20 +129,24 @@ def test_float32_matches_float64(measure):
         assert (c32.double() - c64).abs().max() <= 1e-4 * c64.abs().max()  # measured 2e-6 .. 2e-5
 
 
-@pytest.mark.parametrize("measure", ["lagt", "legt"])
+@pytest.mark.parametrize("measure", TIME_INVARIANT)
 @pytest.mark.parametrize("method, alpha", [("bilinear", None), ("euler", None), ("backward_euler", None), ("gbt", 0.7)])
 def test_structured_step_equals_dense(measure, method, alpha):
+    """The O(N) GBT step (no dense matrix) against the dense Ab step, for every time-invariant measure."""
     f = torch.randn(2, 40, dtype=torch.float64)
-    fast = HiPPO(measure, 24, dt=1e-3, method=method, alpha=alpha, theta=0.3)
-    ref = HiPPO(measure, 24, dt=1e-3, method=method, alpha=alpha, theta=0.3, impl="reference")
-    assert torch.linalg.eigvals(ref.Ab).abs().max() < 1  # a stable step, so rounding is not amplified
+    kw = {"alpha": -0.3, "beta": 0.4} if measure == "glagt" else None
+    dt = 1e-4 if method == "euler" else 1e-3
+    fast = HiPPO(measure, 24, dt=dt, method=method, alpha=alpha, theta=0.3, measure_kwargs=kw)
+    ref = HiPPO(measure, 24, dt=dt, method=method, alpha=alpha, theta=0.3, impl="reference", measure_kwargs=kw)
+    # (near-)stable over the 40 steps, so rounding is not amplified (forward Euler on fout: |eig| ~ 1 + 1e-5)
+    assert torch.linalg.eigvals(ref.Ab).abs().max() < 1.001
     c_fast, c_ref = fast.initial_state(2), ref.initial_state(2)
     for j in range(40):
         c_fast, c_ref = fast.step(f[:, j], c_fast, j), ref.step(f[:, j], c_ref, j)
     assert torch.allclose(c_fast, c_ref, rtol=0, atol=1e-12 * c_ref.abs().max().item())
 
 
-@pytest.mark.parametrize("measure", ["legs", "legt", "lagt"])
+@pytest.mark.parametrize("measure", ["legs"] + TIME_INVARIANT)
 def test_step_api_streams(measure):
     f = torch.randn(2, 50, dtype=torch.float64)
     h = HiPPO(measure, 8, dt=0.01, theta=0.3)
@@ -129,13 +167,36 @@ def test_legs_benchmark_signal():
     assert _final_error(HiPPO("legs", 64, dt=DT, init="first"), f) < 1e-4  # measured 9.1e-5
 
 
-@pytest.mark.parametrize("measure, theta", SETUPS)
-def test_error_falls_with_N(measure, theta):
+@pytest.mark.parametrize("measure, theta, kw", SETUPS, ids=[f"{m}-{t}-{k}" for m, t, k in SETUPS])
+def test_error_falls_with_N(measure, theta, kw):
+    # measured (N = 4, 8, 16, 64): lmu 2.7e-2 .. 3.7e-6 (as legt); glagt(0.5, 0.3) 1.0e-2 .. 3.0e-4;
+    # glagt(-0.5, 0.5) 1.4e-2 .. 6.4e-6; foud 3.9e-3 .. 2.2e-4 (~1/N: the folded history jumps at the window edge)
     f = _smooth_signal()
-    errs = [_final_error(HiPPO(measure, N, dt=DT, theta=theta), f) for N in (4, 8, 16)]
+    errs = [_final_error(HiPPO(measure, N, dt=DT, theta=theta, measure_kwargs=kw), f) for N in (4, 8, 16)]
     assert errs[0] > errs[1] > errs[2], errs
-    big = _final_error(HiPPO(measure, 64, dt=DT, theta=theta), f)
-    assert big < errs[0] / 50, (errs, big)
+    big = _final_error(HiPPO(measure, 64, dt=DT, theta=theta, measure_kwargs=kw), f)
+    assert big < errs[0] / 15, (errs, big)
+
+
+def test_lmu_is_legt_in_another_basis():
+    """x_lmu = T c_legt with T = diag((-1)^n sqrt(2n+1)) (Voelker et al. 2019 vs HiPPO LegT, window theta)."""
+    f = torch.randn(2, 200, dtype=torch.float64)
+    n = torch.arange(12, dtype=torch.float64)
+    T = (-1.0) ** n * torch.sqrt(2 * n + 1)
+    c_legt = HiPPO("legt", 12, dt=1e-2, theta=0.4)(f)
+    c_lmu = HiPPO("lmu", 12, dt=1e-2, theta=0.4)(f)
+    assert torch.allclose(c_lmu, T * c_legt, rtol=1e-12, atol=1e-12 * c_lmu.abs().max().item())
+
+
+def test_glagt_alpha0_beta1_is_lagt():
+    """glagt with alpha = 0, beta = 1 is the paper's LagT: the same state and the same reconstruction."""
+    f = torch.randn(2, 200, dtype=torch.float64)
+    g = HiPPO("glagt", 10, dt=1e-2, theta=0.3, measure_kwargs={"alpha": 0.0, "beta": 1.0})
+    lag = HiPPO("lagt", 10, dt=1e-2, theta=0.3)
+    assert torch.allclose(g(f), lag(f), atol=1e-13)
+    s = torch.linspace(0.5, 2.0, 7, dtype=torch.float64)
+    c = lag(f)[:, -1]
+    assert torch.allclose(g.reconstruct(c, s, 2.0), lag.reconstruct(c, s, 2.0), atol=1e-12)
 
 
 def test_legs_remembers_whole_history_legt_fout_only_their_window():
@@ -151,7 +212,7 @@ def test_legs_remembers_whole_history_legt_fout_only_their_window():
     assert ((rec[1] - rec[0]) - bump)[early].abs().max() < 0.1
     assert ((rec - f) ** 2).mean() < 1e-3  # the whole history [0, 1]
     # LegT / FouT with window 0.3: the final state forgets the bump, and reconstructs the window well
-    for measure in ["legt", "fout"]:
+    for measure in ["legt", "fout", "lmu"]:
         h = HiPPO(measure, 64, dt=DT, theta=0.3)
         c = h(f)[:, -1]
         assert (c[1] - c[0]).norm() / c[0].norm() < 1e-2, measure  # legt ~1e-16, fout ~7e-4
@@ -170,8 +231,14 @@ def test_reconstruct_shapes_and_trajectory_times():
 
 # ---- bad input ----------------------------------------------------------------------------------------------------
 def test_bad_input():
-    with pytest.raises(ValueError, match="measure must be one of legs, legt, lagt, fout"):
-        HiPPO("lmu", 8)
+    with pytest.raises(ValueError, match="measure must be one of legs, legt, lagt, glagt, fout, foud, lmu"):
+        HiPPO("random", 8)
+    with pytest.raises(ValueError, match=r"measure_kwargs \['beta'\] are not accepted for 'lagt'"):
+        HiPPO("lagt", 8, measure_kwargs={"beta": 2.0})
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        HiPPO("glagt", 8, measure_kwargs={"alpha": 1.0})
+    with pytest.raises(ValueError, match="N must be even"):
+        HiPPO("foud", 7)
     with pytest.raises(ValueError, match="N must be an integer >= 1"):
         HiPPO("legs", 0)
     with pytest.raises(ValueError, match="N must be even"):
@@ -198,3 +265,7 @@ def test_bad_input():
         reconstruct(c, "legt", torch.zeros(3), torch.ones(3))
     with pytest.raises(ValueError, match="theta must be"):
         reconstruct(c, "legt", torch.zeros(3), 1.0, theta=-1.0)
+    with pytest.raises(ValueError, match="measure_kwargs"):
+        reconstruct(c, "legt", torch.zeros(3), 1.0, measure_kwargs={"alpha": 0.5})
+    with pytest.raises(ValueError, match="glagt needs alpha in"):
+        reconstruct(c, "glagt", torch.zeros(3), 1.0, measure_kwargs={"beta": 0.0})

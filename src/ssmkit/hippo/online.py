@@ -12,14 +12,20 @@ it at times s. The signal is zero before t = 0 (state starts at 0), except for L
   the sample times from the last state: MSE 1.0e-4 (init="zero"), 9.1e-5 (init="first"). The published HiPPO code
   reports 8.5e-4 for init="zero": its state is the same, but it compares sample j with the reconstruction at the
   relative position j/(L-1) instead of at the sample's own time t_j/t_L = (j+1)/L (up to one sample off).
-- legt, lagt, fout: time-invariant, x' = (A x + B f) / theta with (A, B) = transition(measure, N,
-  convention="paper") (legt window theta, lagt timescale theta, fout the exact Fourier projection on a window
-  theta), discretised once with `discretize(method, dt)`: x_j = Ab x_{j-1} + Bb f_j. impl="fast" computes all steps
-  in parallel as a causal convolution with the kernel K_l = Ab^l Bb (powers by repeated squaring, FFT convolution);
-  impl="reference" steps through time with the dense Ab. `step` (streaming) with impl="fast" and a GBT rule (euler,
-  backward_euler, bilinear, gbt) costs O(N) for lagt and legt instead of the dense O(N^2): LagT's
-  A = -(I + tril_strict(1 1^T))/theta has the structure of `legs.lower_solve`, LegT's A = -R S R/theta that of
-  `legt.legt_solve` (tridiagonal S^{-1}). fout, and zoh for every measure, step with the dense Ab.
+- legt, lagt, glagt, fout, foud, lmu: time-invariant, x' = (A x + B f) / theta with (A, B) = transition(measure, N,
+  convention="paper") where a convention exists (legt window theta, lagt timescale theta, fout the exact Fourier
+  projection on a window theta; glagt, foud, lmu: timescale / window theta; glagt's alpha, beta via
+  `measure_kwargs`), discretised once with `discretize(method, dt)`: x_j = Ab x_{j-1} + Bb f_j. impl="fast" computes
+  all steps in parallel as a causal convolution with the kernel K_l = Ab^l Bb (powers by doubling, FFT convolution);
+  impl="reference" steps through time with the dense Ab.
+  `step` (streaming) with impl="fast" and a GBT rule (euler, backward_euler, bilinear, gbt) costs O(N) for all six,
+  never the dense O(N^2): (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f with A applied and inverted through
+  its structure — LagT, GLagT: diagonal plus a scaled strictly-lower all-ones matrix (`legs.lower_mult` /
+  `lower_solve`); LegT: -R S R with S^{-1} tridiagonal (`legt.legt_mult` / `legt_solve`); LMU: LegT in the basis
+  T = diag((-1)^n sqrt(2n+1)), A_lmu = T A_legt T^{-1} (Voelker et al. 2019); FouT, FouD: block rotation plus
+  diagonal plus rank one (`fourier.fourier_mult` / `fourier_solve`). ZOH's Ab = exp(dt A) has no such structure
+  (it is dense for every measure), so a ZOH step is the dense O(N^2) product.
+  What each measure remembers, and how `reconstruct` reads it back, is in `reconstruct.py`.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ import torch
 from torch import Tensor, nn
 
 from ssmkit.hippo.discretize import METHODS, discretize
+from ssmkit.hippo.fourier import fourier_mult, fourier_solve
 from ssmkit.hippo.legs import legs_fast, legs_reference, legs_step, legs_structure, lower_mult, lower_solve
 from ssmkit.hippo.legt import legt_factors, legt_mult, legt_solve
 from ssmkit.hippo.reconstruct import reconstruct
-from ssmkit.hippo.transition import check_measure, check_state_size, transition
+from ssmkit.hippo.transition import _fourier_B, check_measure, check_state_size, glagt_norms, transition
 
-ONLINE_MEASURES = ("legs", "legt", "lagt", "fout")
+ONLINE_MEASURES = ("legs", "legt", "lagt", "glagt", "fout", "foud", "lmu")
+_CONVENTION = ("legt", "lagt", "fout")  # measures with an S4 / paper convention: the module uses the paper's
+_FOURIER = {"fout": (2 * math.pi, 0.0, 2.0), "foud": (2 * math.pi, -0.5, 0.0)}  # (omega, d, rho) of A, window 1
 IMPLS = ("fast", "reference")
 INITS = ("zero", "first")
 _GBT_ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
@@ -69,9 +78,10 @@ def causal_conv(f: Tensor, K: Tensor) -> Tensor:
 class HiPPO(nn.Module):
     """Online HiPPO projection: f (B, L) (or (L,)) -> c (B, L, N) (or (L, N)). See the module docstring.
 
-    Args: measure legs/legt/lagt/fout; N state size (even for fout); dt sample spacing; method a `discretize`
-    method (legs: euler, backward_euler, bilinear or gbt with alpha); theta window/timescale (not legs);
-    init "zero" or "first" (legs only); impl "fast" or "reference"; dtype of the matrices and the computation.
+    Args: measure legs/legt/lagt/glagt/fout/foud/lmu; N state size (even for fout, foud); dt sample spacing;
+    method a `discretize` method (legs: euler, backward_euler, bilinear or gbt with alpha); theta window/timescale
+    (not legs); init "zero" or "first" (legs only); impl "fast" or "reference"; dtype of the matrices and the
+    computation; measure_kwargs: glagt's {"alpha": in (-1, 1), "beta": > 0} (defaults 0 and 0.01, as `transition`).
     """
 
     def __init__(
@@ -86,10 +96,12 @@ class HiPPO(nn.Module):
         init: str = "zero",
         impl: str = "fast",
         dtype: torch.dtype = torch.float64,
+        measure_kwargs: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.measure = check_measure(measure, ONLINE_MEASURES)
-        self.N = check_state_size(N, even=measure == "fout")
+        self.N = check_state_size(N, even=measure in ("fout", "foud"))
+        self.measure_kwargs = _check_measure_kwargs(measure, measure_kwargs)
         self.dt = _positive(dt, "dt")
         self.theta = _positive(theta, "theta")
         if impl not in IMPLS:
@@ -115,7 +127,8 @@ class HiPPO(nn.Module):
         else:
             if method not in METHODS:
                 raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-            A, B = transition(measure, N, convention="paper")
+            conv = {"convention": "paper"} if measure in _CONVENTION else {}
+            A, B = transition(measure, N, **conv, **self.measure_kwargs)
             A, B = A / self.theta, B / self.theta
         self.register_buffer("A", A.to(dtype), persistent=False)  # (N, N) continuous
         self.register_buffer("B", B.to(dtype), persistent=False)  # (N,)
@@ -124,9 +137,29 @@ class HiPPO(nn.Module):
             self.register_buffer("Ab", Ab.to(dtype), persistent=False)  # (N, N) discrete
             self.register_buffer("Bb", Bb.to(dtype), persistent=False)  # (N,)
             self.alpha = float(alpha) if method == "gbt" else _GBT_ALPHA.get(method)  # None for zoh
-            if measure == "legt" and self.alpha:  # LU factors of the O(N) implicit solve
+            if measure in ("legt", "lmu") and self.alpha:  # LU factors of the O(N) implicit solve
                 for name, x in zip(("d", "l", "u"), legt_factors(N, self.alpha * self.dt / self.theta), strict=True):
                     self.register_buffer(f"_legt_{name}", x.to(dtype), persistent=False)
+            self._register_structure(dtype)
+
+    def _register_structure(self, dtype: torch.dtype) -> None:
+        """Vectors of the O(N) structured step (see the module docstring), as buffers."""
+        n = torch.arange(self.N, dtype=torch.float64)
+        if self.measure == "lagt":  # A_1 = -(I + tril_strict(1 1^T))
+            delta = u = v = torch.ones_like(n)
+        elif self.measure == "glagt":  # A_1 = -((1 + beta)/2 I + diag(1/L) tril_strict(1 1^T) diag(L))
+            norms = glagt_norms(self.N, self.measure_kwargs.get("alpha", 0.0))
+            delta = torch.full_like(n, (1 + self.measure_kwargs.get("beta", 0.01)) / 2)
+            u, v = 1 / norms, norms
+        else:
+            delta = u = v = None
+        if delta is not None:  # A = A_1 / theta = -(diag(delta) + tril_strict(u v^T)) / theta
+            for name, x in (("delta", delta / self.theta), ("u", u / self.theta), ("v", v)):
+                self.register_buffer(f"_lower_{name}", x.to(dtype), persistent=False)
+        if self.measure == "lmu":  # A_lmu = T A_legt T^{-1}
+            self.register_buffer("_lmu_T", ((-1.0) ** n * torch.sqrt(2 * n + 1)).to(dtype), persistent=False)
+        if self.measure in _FOURIER:
+            self.register_buffer("_fourier_e", _fourier_B(self.N).to(dtype), persistent=False)
 
     def extra_repr(self) -> str:
         return f"measure={self.measure}, N={self.N}, dt={self.dt}, method={self.method}, theta={self.theta}"
@@ -145,27 +178,38 @@ class HiPPO(nn.Module):
             if j == 0 and self.init == "first":
                 return torch.nn.functional.pad(f_j[:, None], (0, self.N - 1))
             return legs_step(c, f_j, j + 1, self.alpha, legs_structure(self.N, c.dtype, c.device))
-        if self.measure in ("lagt", "legt") and self.alpha is not None and self.impl == "fast":
+        if self.alpha is not None and self.impl == "fast":
             return self._structured_step(f_j, c)
         return c @ self.Ab.T + f_j[:, None] * self.Bb
 
     def _structured_step(self, f_j: Tensor, c: Tensor) -> Tensor:
-        """O(N) GBT step (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f for lagt and legt, A = A_1 / theta.
-
-        LagT: A_1 = -(diag(1) + tril_strict(1 1^T)) (`legs.lower_mult` / `lower_solve`); LegT: A_1 = -R S R
-        (`legt.legt_mult` / `legt_solve`)."""
+        """O(N) GBT step (I - alpha dt A) c' = (I + (1 - alpha) dt A) c + dt B f, A = A_1 / theta (module docstring)."""
         h, alpha = self.dt, self.alpha
-        if self.measure == "lagt":
-            one = torch.ones(self.N, dtype=c.dtype, device=c.device)
-            Ac = lower_mult(c, one / self.theta, one / self.theta, one)
-        else:
-            Ac = legt_mult(c) / self.theta
-        z = c + (1 - alpha) * h * Ac + h * f_j[:, None] * self.B
-        if alpha == 0.0:
-            return z
-        if self.measure == "lagt":
-            return lower_solve(z, alpha * h, one / self.theta, one / self.theta, one)
-        return legt_solve(z, alpha * h / self.theta, (self._legt_d, self._legt_l, self._legt_u))
+        z = c + (1 - alpha) * h * self._mult(c) + h * f_j[:, None] * self.B
+        return z if alpha == 0.0 else self._solve(z, alpha * h)
+
+    def _mult(self, c: Tensor) -> Tensor:
+        """A c in O(N), A = A_1 / theta."""
+        if self.measure in ("lagt", "glagt"):
+            return lower_mult(c, self._lower_delta, self._lower_u, self._lower_v)
+        if self.measure == "legt":
+            return legt_mult(c) / self.theta
+        if self.measure == "lmu":
+            return self._lmu_T * legt_mult(c / self._lmu_T) / self.theta
+        omega, d, rho = _FOURIER[self.measure]
+        return fourier_mult(c, omega, d, rho, self._fourier_e) / self.theta
+
+    def _solve(self, z: Tensor, gamma: float) -> Tensor:
+        """y with (I - gamma A) y = z in O(N), A = A_1 / theta, gamma > 0."""
+        if self.measure in ("lagt", "glagt"):
+            return lower_solve(z, gamma, self._lower_delta, self._lower_u, self._lower_v)
+        factors = (self._legt_d, self._legt_l, self._legt_u) if self.measure in ("legt", "lmu") else None
+        if self.measure == "legt":
+            return legt_solve(z, gamma / self.theta, factors)
+        if self.measure == "lmu":
+            return self._lmu_T * legt_solve(z / self._lmu_T, gamma / self.theta, factors)
+        omega, d, rho = _FOURIER[self.measure]
+        return fourier_solve(z, gamma / self.theta, omega, d, rho, self._fourier_e)
 
     def forward(self, f: Tensor) -> Tensor:
         """f (B, L) or (L,) real -> c (B, L, N) or (L, N)."""
@@ -200,5 +244,17 @@ class HiPPO(nn.Module):
         return torch.stack(out, dim=1)
 
     def reconstruct(self, c: Tensor, s: Tensor, t: float | Tensor) -> Tensor:
-        """`reconstruct` with this module's measure and theta: c (..., N), s (P,), t -> (..., P)."""
-        return reconstruct(c, self.measure, s, t, theta=self.theta)
+        """`reconstruct` with this module's measure, theta and measure_kwargs: c (..., N), s (P,), t -> (..., P)."""
+        return reconstruct(c, self.measure, s, t, theta=self.theta, measure_kwargs=self.measure_kwargs)
+
+
+def _check_measure_kwargs(measure: str, kwargs: dict[str, float] | None) -> dict[str, float]:
+    """glagt's alpha, beta (checked by `transition`); no other measure takes any here."""
+    kwargs = dict(kwargs or {})
+    allowed = ("alpha", "beta") if measure == "glagt" else ()
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"measure_kwargs {unknown} are not accepted for {measure!r}; accepted: {', '.join(allowed) or 'none'}"
+        )
+    return {k: float(v) for k, v in kwargs.items()}

@@ -148,10 +148,17 @@ def _glagt(N: int, alpha: float, beta: float) -> tuple[Tensor, Tensor]:
     A = -torch.eye(N, dtype=torch.float64) * (1 + beta) / 2 - torch.tril(torch.ones(N, N, dtype=torch.float64), -1)
     # binom(alpha + n, n) = Gamma(alpha + n + 1) / (Gamma(n + 1) Gamma(alpha + 1))
     B = torch.exp(torch.lgamma(alpha + n + 1) - torch.lgamma(n + 1) - math.lgamma(alpha + 1))
-    L = torch.exp(0.5 * (torch.lgamma(n + alpha + 1) - torch.lgamma(n + 1)))  # normalisation of each basis function
+    L = glagt_norms(N, alpha)
     A = A * L[None, :] / L[:, None]
     B = B / L * math.exp(-0.5 * math.lgamma(1 - alpha)) * beta ** ((1 - alpha) / 2)
     return A, B
+
+
+def glagt_norms(N: int, alpha: float) -> Tensor:
+    """L_n = sqrt(Gamma(n + alpha + 1) / Gamma(n + 1)), n < N: the norm of the generalised Laguerre polynomial
+    L_n^(alpha) under the weight x^alpha exp(-x); glagt's state is in the orthonormal basis L_n^(alpha) / L_n."""
+    n = torch.arange(N, dtype=torch.float64)
+    return torch.exp(0.5 * (torch.lgamma(n + alpha + 1) - torch.lgamma(n + 1)))
 
 
 def _fourier_B(N: int) -> Tensor:
