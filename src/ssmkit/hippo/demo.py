@@ -2,14 +2,17 @@
 
 Feeds test signals sample by sample through `HiPPO` (1000 samples on [0, 1) by default), reconstructs the history
 from the final state, prints the reconstruction MSE against N for each measure and signal, and writes a PNG of
-signal against reconstruction per measure.
+signal against reconstruction for legs, legt, fout and lagt. "Each measure" is every online one of `HiPPO`: legs,
+legt, fout, lagt, and lmu (LegT in the LMU's basis: the same numbers as legt), glagt, foud.
 
-The MSE is taken over what each measure is meant to remember (its support): LegS all of [0, 1]; LegT and FouT the
-window [1 - theta, 1]; LagT all of [0, 1] weighted by exp(-(1 - s)/theta). LegS is shown twice: with the state
-starting at zero (the published HiPPO code) and at the projection of the first sample (init="first", as the HiPPO
-RNN cell). Once N resolves the signal the error stops falling: what remains, ~1e-4 at 1000 samples, is the
-discretisation's (the bilinear step), not the projection's; with a zero start LegS also keeps a start-up error that
-grows slowly with N.
+The MSE is taken over what each measure is meant to remember (its support): LegS all of [0, 1]; LegT, FouT and LMU
+the window [1 - theta, 1]; LagT all of [0, 1] weighted by exp(-(1 - s)/theta); GLagT weighted by its measure
+x^(-alpha) exp(-beta x), x = (1 - s)/theta (the last sample left out: the tilted basis is 0 or infinite there); FouD
+against the history it holds, weighted by exp(-x/2) and folded onto one window (see `reconstruct.py`). LegS is
+shown twice: with the state starting at zero (the published HiPPO code) and at the projection of the first sample
+(init="first", as the HiPPO RNN cell). Once N resolves the signal the error stops falling: what remains, ~1e-4 at
+1000 samples, is the discretisation's (the bilinear step), not the projection's; with a zero start LegS also keeps a
+start-up error that grows slowly with N.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ SETUPS = [
     ("legt", "legt", 0.5, "zero", "window [t - 0.5, t]"),
     ("fout", "fout", 0.5, "zero", "window [t - 0.5, t]"),
     ("lagt", "lagt", 0.05, "zero", "exponential, timescale 0.05"),
+    ("lmu", "lmu", 0.5, "zero", "window [t - 0.5, t] (LegT in the LMU's basis)"),
+    ("glagt", "glagt", 0.05, "zero", "all the past, weight x^-0.5 exp(-0.3 x), x = (t - s)/0.05"),
+    ("foud", "foud", 0.25, "zero", "the exp(-x/2)-weighted past folded onto [t - 0.25, t]"),
 ]
+GLAGT = {"alpha": 0.5, "beta": 0.3}  # the demo's generalised Laguerre parameters
 PLOTTED = ("legs", "legt", "fout", "lagt")
 
 
@@ -61,7 +68,25 @@ def support_weights(measure: str, theta: float, s: torch.Tensor, t: float) -> to
         return torch.ones_like(s)
     if measure == "lagt":
         return torch.exp(-x)
+    if measure == "glagt":
+        w = x.clamp_min(1e-12) ** -GLAGT["alpha"] * torch.exp(-GLAGT["beta"] * x)
+        return torch.where(x > 0, w, torch.zeros_like(w))
+    if measure == "foud":
+        return (x < 1).to(s.dtype)
     return (x <= 1).to(s.dtype)
+
+
+def folded_history(f: torch.Tensor, theta: float, x: torch.Tensor) -> torch.Tensor:
+    """FouD's target at the lags x of the samples: sum_k exp(-(x + k)/2) f(t - theta (x + k)); f (B, L) on the
+    grid of `HiPPO.times`, sample spacing 1/L (lags that fall between samples take the nearest one)."""
+    L = f.shape[-1]
+    j = torch.arange(L)
+    F = torch.zeros_like(f)
+    step = theta * L  # samples per window
+    for k in range(int(L / step) + 1):
+        i = torch.round(j - k * step).long()
+        F = F + torch.where(i >= 0, torch.exp(-(x + k) / 2) * f[..., i.clamp_min(0)], torch.zeros(()))
+    return F
 
 
 def evaluate(
@@ -71,12 +96,14 @@ def evaluate(
     from ssmkit.hippo.online import HiPPO
 
     L = f.shape[-1]
-    h = HiPPO(measure, N, dt=1.0 / L, theta=theta, init=init)
+    kw = GLAGT if measure == "glagt" else None
+    h = HiPPO(measure, N, dt=1.0 / L, theta=theta, init=init, measure_kwargs=kw)
     c = h(f)[:, -1]  # (B, N) final state
     s = h.times(L)  # sample j at time (j + 1) / L
-    rec = h.reconstruct(c, s, s[-1])  # (B, L)
     w = support_weights(measure, theta, s, s[-1].item())
-    return rec, ((rec - f) ** 2 * w).sum(-1) / w.sum()
+    rec = torch.where(w > 0, h.reconstruct(c, s, s[-1]), torch.zeros(()))  # (B, L)
+    target = folded_history(f, theta, (s[-1] - s) / theta) if measure == "foud" else f
+    return rec, ((rec - target) ** 2 * w).sum(-1) / w.sum()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     names, f = make_signals(args.length)
     Ns = sorted(set(args.N))
     print(f"HiPPO online reconstruction, {args.length} samples on [0, 1), bilinear, MSE from the final state")
-    print("over what each measure remembers (LegS: [0, 1]; LegT/FouT: the last theta; LagT: exp-weighted)\n")
+    print("over what each measure remembers (LegS: [0, 1]; LegT/FouT/LMU: the last theta; LagT, GLagT: weighted by")
+    print("their measure; FouD: its exp-weighted history folded onto one window)\n")
     header = f"{'measure':<8} {'signal':<18}" + "".join(f"{'N=' + str(n):>11}" for n in Ns)
     print(header)
     print("-" * len(header))
@@ -99,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{label:<8} {name:<18}" + "".join(f"{table[n][i].item():>11.2e}" for n in Ns))
         if label in PLOTTED and not args.no_plot:
             shown[label] = evaluate(measure, theta, args.plot_N, f, init)[0]
-    print("\nlegs* = legs with the state started at the first sample (init='first'); theta: legt/fout 0.5, lagt 0.05")
+    print("\nlegs* = legs with the state started at the first sample (init='first'); theta: legt/fout/lmu 0.5,")
+    print(f"lagt/glagt 0.05, foud 0.25; glagt alpha={GLAGT['alpha']}, beta={GLAGT['beta']}")
     print(f"({time.perf_counter() - start:.1f} s)")
     if not args.no_plot:
         _plot(args.out, args.plot_N, f, shown)
