@@ -106,6 +106,17 @@ def test_legs_fast_equals_reference(method, alpha, init):
     assert torch.allclose(g_fast, g_ref, rtol=0, atol=1e-10 * g_ref.abs().max().item())
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_legs_fast_at_large_N_both_paths(dtype):
+    """N = 200: the first 2 alpha (N - 1) steps go through the blocked recurrence (float64: blocks as long as the
+    exp(-300) range allows), the later ones through the one-block tables; both against the dense reference."""
+    f = torch.randn(2, 260, dtype=torch.float64)
+    ref = HiPPO("legs", 200, impl="reference")(f)
+    fast = HiPPO("legs", 200, dtype=dtype)(f.to(dtype))
+    tol = {torch.float64: 1e-11, torch.float32: 1e-4}[dtype]  # measured ~3e-14 and ~2e-6
+    assert (fast.double() - ref).abs().max() <= tol * ref.abs().max()
+
+
 # ---- parallel (convolution) == step by step for the time-invariant measures -------------------------------------
 @pytest.mark.parametrize("measure", TIME_INVARIANT)
 @pytest.mark.parametrize("method", ["bilinear", "zoh", "euler", "backward_euler"])
