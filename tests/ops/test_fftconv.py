@@ -74,3 +74,16 @@ def test_bad_input():
         fftconv(u, torch.randn(3, 7), torch.randn(4))
     with pytest.raises(ValueError, match="L >= 1"):
         fftconv(u[:, :0], torch.randn(3, 7))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("channels", [False, True])
+def test_gradcheck_fast(bidirectional, channels):
+    """The FFT path has a hand-written backward: torch.autograd.gradcheck in float64 (u, K and D)."""
+    u = torch.randn(2, 6, 3, dtype=F64, requires_grad=True)
+    shape = ((2,) if bidirectional else ()) + ((2,) if channels else ()) + (3, 5)
+    K = torch.randn(*shape, dtype=F64, requires_grad=True)
+    D = torch.randn(*((2,) if channels else ()), 3, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda u, K, D: fftconv(u, K, D, bidirectional=bidirectional, impl="fast"), (u, K, D)
+    )
