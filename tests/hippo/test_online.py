@@ -269,7 +269,16 @@ def test_bad_input():
         HiPPO("legs", 8, impl="cuda")
     with pytest.raises(ValueError, match="f must be a real tensor of shape"):
         HiPPO("legs", 8)(torch.zeros(2, 3, 4))
-    c = torch.zeros(2, 8, dtype=torch.float64)
+    h = HiPPO("legt", 8)
+    c = h.initial_state(2)
+    with pytest.raises(ValueError, match=r"c must be a tensor of shape \(B, N\) = \(B, 8\)"):
+        h.step(torch.zeros(2), c[:, :5], 0)
+    with pytest.raises(ValueError, match=r"f_j must be a real tensor of shape \(B,\) = \(2,\)"):
+        h.step(torch.zeros(3), c, 0)
+    with pytest.raises(ValueError, match="j must be an integer >= 0"):
+        h.step(torch.zeros(2), c, -1)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        h.initial_state(0)
     with pytest.raises(ValueError, match="measure must be one of"):
         reconstruct(c, "legx", torch.zeros(3), 1.0)
     with pytest.raises(ValueError, match="t of shape"):

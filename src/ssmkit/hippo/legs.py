@@ -71,7 +71,9 @@ def _legs_edges(N: int, k: int, alpha: float, dtype: torch.dtype) -> list[int] |
     return [0, N]
 
 
-def legs_step(c: Tensor, f_k: Tensor, k: int, alpha: float, structure: tuple[Tensor, Tensor, Tensor], block: int = 16):
+def legs_step(
+    c: Tensor, f_k: Tensor, k: int, alpha: float, structure: tuple[Tensor, Tensor, Tensor], block: int = 16
+) -> Tensor:
     """One scale-invariant LegS GBT step at sample k (1-indexed time): c (..., N), f_k (...,) -> c_k (..., N)."""
     delta, u, v = structure
     z = c + u * (f_k[..., None] / k)  # B = u

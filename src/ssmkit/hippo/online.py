@@ -169,10 +169,21 @@ class HiPPO(nn.Module):
         return (torch.arange(L, dtype=self.A.dtype, device=self.A.device) + 1) * self.dt
 
     def initial_state(self, batch_size: int) -> Tensor:
+        """c = 0, (batch_size, N)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
         return torch.zeros(batch_size, self.N, dtype=self.A.dtype, device=self.A.device)
 
     def step(self, f_j: Tensor, c: Tensor, j: int) -> Tensor:
         """One step at sample j (0-indexed): f_j (B,), c (B, N) the state after sample j-1 -> state after j."""
+        if isinstance(j, bool) or not isinstance(j, int) or j < 0:
+            raise ValueError(f"j must be an integer >= 0 (the 0-indexed sample); got {j!r}")
+        if not isinstance(c, Tensor) or c.dim() != 2 or c.shape[-1] != self.N:
+            got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
+            raise ValueError(f"c must be a tensor of shape (B, N) = (B, {self.N}); got {got}")
+        if not isinstance(f_j, Tensor) or f_j.is_complex() or tuple(f_j.shape) != tuple(c.shape[:1]):
+            got = tuple(f_j.shape) if isinstance(f_j, Tensor) else type(f_j).__name__
+            raise ValueError(f"f_j must be a real tensor of shape (B,) = ({c.shape[0]},), matching c; got {got}")
         f_j = f_j.to(self.A.dtype)
         if self.measure == "legs":
             if j == 0 and self.init == "first":

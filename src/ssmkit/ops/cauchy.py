@@ -29,7 +29,9 @@ _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 _BLOCK_ELEMENTS = 1 << 21  # elements of one (H, chunk, N) block (8 MiB in float32): cache-sized, few loop steps
 
 
-def cauchy(v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False, impl: str = "auto", chunk: int | None = None):
+def cauchy(
+    v: Tensor, z: Tensor, w: Tensor, *, conj: bool = False, impl: str = "auto", chunk: int | None = None
+) -> Tensor:
     """Σ_n v_n / (z_l - w_n), and with ``conj=True`` Σ_n v_n/(z_l - w_n) + conj(v_n)/(z_l - conj(w_n)).
 
     v: (*S, *Hb, N) complex; z: (L,) complex; w: (*Hb, N) complex  ->  (*S, *Hb, L) complex.

@@ -22,7 +22,9 @@ from ssmkit.ops.krylov import krylov
 DISCRETIZATIONS = ("euler", "backward_euler", "bilinear", "zoh")
 
 
-def dense_kernel(A: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, disc: str = "bilinear", *, impl: str = "auto"):
+def dense_kernel(
+    A: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, disc: str = "bilinear", *, impl: str = "auto"
+) -> Tensor:
     """K (H, L), K[l] = C Ā^l B̄.  A real (H, N, N); B, C (H, N); dt (H,) > 0; L >= 1;
     disc in {"euler", "backward_euler", "bilinear", "zoh"}. ``impl`` is passed to `krylov` ("reference": L-step loop).
     """

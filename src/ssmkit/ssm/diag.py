@@ -32,7 +32,9 @@ from ssmkit.ops.vandermonde import vandermonde
 DISCRETIZATIONS = ("zoh", "bilinear")
 
 
-def diag_kernel(A: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, disc: str = "zoh", *, impl: str = "auto"):
+def diag_kernel(
+    A: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, disc: str = "zoh", *, impl: str = "auto"
+) -> Tensor:
     """K (H, L) real, K[l] = 2 Re Σ_n C_n B̄_n Ā_n^l.
 
     A, B complex (H, N/2); C complex (H, N/2), or (C_ch, H, N/2) for C_ch output channels sharing A, B, Δ (then K is

@@ -56,7 +56,7 @@ from torch import Tensor
 from ssmkit.ops.cauchy import cauchy
 
 
-def dplr_kernel(Lambda: Tensor, P: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, *, impl: str = "auto"):
+def dplr_kernel(Lambda: Tensor, P: Tensor, B: Tensor, C: Tensor, dt: Tensor, L: int, *, impl: str = "auto") -> Tensor:
     """K (H, L) real (or (C_ch, H, L) if C is (C_ch, H, M)): K[l] = Re(C_f Ā^l B̄_f), bilinear, as in S4.
 
     Λ, B complex (H, M); P complex (R, H, M); C complex (H, M) or (C_ch, H, M) — the plain C (the factor (I - Ā^L) is
