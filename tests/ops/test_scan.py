@@ -197,3 +197,39 @@ def _check_auto(B, N):
 def test_bad_input_is_named(args, error, match):
     with pytest.raises(error, match=match):
         scan(*args)
+
+
+@pytest.mark.parametrize("shape", [(2, 21, 2048), (2048,)], ids=["varying", "invariant"])
+def test_sequential_backward_across_blocks(shape):
+    """B·N = 4096 makes the sequential backward work in blocks of 8 steps: L = 21 is two full blocks and a partial one
+    (the block-wise conjugation of a and the per-block dLoss/da must line up at every boundary)."""
+    g = torch.Generator().manual_seed(6)
+    a = random_a(shape, torch.complex128, g)
+    b = torch.randn(2, 21, 2048, generator=g, dtype=torch.complex128)
+    h0 = torch.randn(2, 2048, generator=g, dtype=torch.complex128)
+    w = torch.randn(2, 21, 2048, generator=g, dtype=torch.complex128)
+    grads = []
+    for impl in ("sequential", "loop"):
+        leaves = [t.clone().requires_grad_() for t in (a, b, h0)]
+        torch.real(scan(*leaves, impl=impl) * w).sum().backward()
+        grads.append([t.grad for t in leaves])
+    for got, ref in zip(*grads, strict=True):
+        assert rel_err(got, ref) <= 1e-10
+
+
+@pytest.mark.parametrize("impl", ["sequential", "chunked", "parallel"])
+def test_large_outputs_are_ordinary_tensors(impl):
+    """Outputs of 4 MiB and more come from numpy's huge-page memory (scan._empty): same values and gradients, and
+    gradients accumulate over two backward passes like any other tensor's."""
+    g = torch.Generator().manual_seed(7)
+    a = random_a((2, 2048, 256), torch.complex64, g).requires_grad_()
+    b = torch.randn(2, 2048, 256, generator=g, dtype=torch.complex64, requires_grad=True)
+    h = scan(a, b, impl=impl)
+    assert not h.untyped_storage().resizable()  # the numpy-backed buffer, i.e. the fast allocation was taken
+    ref = scan(a.detach().to(torch.complex128), b.detach().to(torch.complex128), impl="loop")
+    assert rel_err(h.detach(), ref) <= 1e-5
+    for _ in range(2):
+        scan(a, b, impl=impl).real.sum().backward()
+    a_ref = a.detach().to(torch.complex128).requires_grad_()
+    scan(a_ref, b.detach().to(torch.complex128), impl="loop").real.sum().backward()
+    assert rel_err(a.grad, 2 * a_ref.grad) <= 1e-4
