@@ -49,7 +49,7 @@ def test_quick_kernels(tmp_path):
         (k, p, str(L)) for k in ("dense", "diag", "dplr") for p in ("fast", "reference") for L in (128, 256)
     }
     for row in body:
-        float(row[3]), float(row[5])  # fwd ms, fwd+bwd ms measured
+        float(row[3].replace(",", "")), float(row[5].replace(",", ""))  # fwd ms, fwd+bwd ms measured
         if row[1] == "fast":
             assert row[9].endswith("%)")  # achieved matmul rate vs the measured peak
 

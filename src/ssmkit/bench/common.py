@@ -409,11 +409,10 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    """A number with `digits` significant digits, or '—' for None."""
-    if x is None:
-        return "—"
-    return f"{x:.{digits}g}"
+def fmt_ms(seconds: float) -> str:
+    """Seconds as milliseconds: 3 significant digits below 100 ms, whole ms (thousands separated) above."""
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
 
 
 if __name__ == "__main__":

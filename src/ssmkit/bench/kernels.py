@@ -195,7 +195,7 @@ def measure_kernel_cell(args, device, kernel, impl, L, H, N, mem_pts, time_pts) 
 
 def _time_cell(res: dict[str, Any], phase: str) -> str:
     if f"{phase}_s" in res:
-        return f"{res[f'{phase}_s'] * 1e3:.4g}"
+        return common.fmt_ms(res[f"{phase}_s"])
     return res.get(f"skip_{phase}") or res.get("error", "—")
 
 
@@ -234,17 +234,14 @@ def report_body(args, results, lengths, peaks, peak, H, N) -> list[str]:
     runs_out = []
     for kernel in args.kernels:
         for impl in PATHS:
-            first_skip = next(((L, results[(kernel, impl, L)]) for L in lengths
-                               if "skip_bwd" in results[(kernel, impl, L)]), None)  # fmt: skip
-            measured = [L for L in lengths if "bwd_s" in results[(kernel, impl, L)]]
+            cells = [(L, results[(kernel, impl, L)]) for L in lengths]
+            measured = [L for L, res in cells if "bwd_s" in res]
+            first_skip = next(((L, res) for L, res in cells if "skip_bwd" in res), None)
+            line = f"- {kernel} {impl}: fwd+bwd measured at L = {', '.join(map(str, measured)) or 'none'}"
             if first_skip:
-                L, res = first_skip
-                runs_out.append(
-                    f"- {kernel} {impl}: fwd+bwd measured up to L = {measured[-1] if measured else 'none'}; "
-                    f"runs out at L = {L} ({res['skip_bwd']})"
-                )
-            else:
-                runs_out.append(f"- {kernel} {impl}: fwd+bwd measured at every L up to {lengths[-1]}")
+                line += f"; runs out at L = {first_skip[0]} ({first_skip[1]['skip_bwd']})"
+            failed = [f"L = {L}: {res['error']}" for L, res in cells if "error" in res]
+            runs_out.append(line + (f"; failed at {'; '.join(failed)}" if failed else ""))
     peak_line = ", ".join(f"{p['peak_gflops']:.1f}" for p in peaks)
     return [
         f"H = {H}, N = {N}, float32 / complex64. Times are medians of {args.repeats} calls in ms (fewer for slow "

@@ -167,7 +167,7 @@ def report_body(args, results, lengths, summary, B, H, N) -> list[str]:
         load = res.get("load")
         if "bwd_s" in res:
             rows.append(
-                [layer, L, f"{res['fwd_s'] * 1e3:.4g}", f"{res['fwd_peak_mib']:.0f}", f"{res['bwd_s'] * 1e3:.4g}",
+                [layer, L, common.fmt_ms(res["fwd_s"]), f"{res['fwd_peak_mib']:.0f}", common.fmt_ms(res["bwd_s"]),
                  f"{B * L / res['bwd_s']:,.0f}", f"{res['bwd_peak_mib']:.0f}", f"{load[0]:.1f} / {load[1]:.1f}"]
             )  # fmt: skip
         else:
