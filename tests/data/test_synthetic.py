@@ -27,11 +27,19 @@ def test_selective_copying_recalls_symbols_in_order_at_the_markers():
 def test_adding_target_is_the_sum_of_the_marked_values():
     task = get_task("adding", length=40, n_train=4)
     x, y = task.train[2]
-    assert x.shape == (40, 2) and y.shape == (1, 1) and task.kind == "forecast"
+    assert x.shape == (40, 2) and y.shape == (1,) and y.dtype == torch.float32 and task.kind == "regress"
     marked = x[:, 1].nonzero().flatten()
     assert len(marked) == 2 and marked[0] < 20 <= marked[1]
-    assert torch.isclose(y[0, 0], x[marked, 0].sum())
+    assert torch.isclose(y[0], x[marked, 0].sum())
     assert task.info["tolerance"] == 0.04
+
+
+def test_adding_baseline_mse_is_the_variance_of_the_sum():
+    """Answering the mean (1) scores Var(U1 + U2) = 1/6: the bar a model must beat (Le et al. 2015, Fig. 2)."""
+    task = get_task("adding", length=30, n_train=4000)
+    targets = torch.stack([task.train[i][1] for i in range(4000)])
+    assert abs(targets.mean().item() - 1.0) < 0.03
+    assert abs((targets - 1.0).pow(2).mean().item() - task.info["baseline_mse"]) < 0.01
 
 
 @pytest.mark.parametrize("name", ["copying", "selective_copying", "adding"])

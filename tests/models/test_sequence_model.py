@@ -150,3 +150,5 @@ def test_paper_defaults_and_errors():
     with pytest.raises(TypeError, match="tokens"):
         SequenceModel(3, vocab_size=5, layer="lstm")(torch.randn(1, 4, 1))
     assert not SequenceModel(3, layer="lstm").blocks[0].prenorm  # deep S4's postnorm unless the layer is LRU-family
+    assert not SequenceModel(3, layer="s4", layer_options={"d_state": 8}).blocks[0].prenorm  # deep S4: postnorm
+    assert SequenceModel(3, layer="lru", layer_options={"d_state": 8}).blocks[0].prenorm  # deep LRU: prenorm

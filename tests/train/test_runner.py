@@ -131,7 +131,7 @@ def test_warmup_then_cosine_schedule(tmp_path):
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
 
 
-def test_forecast_kind_with_tolerance_trains_and_reports_acc_and_mae(tmp_path):
+def test_regress_kind_with_tolerance_trains_and_reports_acc_and_mae(tmp_path):
     cfg = _cfg(tmp_path, "add", "task.name=adding", "task.options={length: 20, n_train: 160, n_val: 32, n_test: 32}")
     result = train(cfg)
     assert set(result["test"]) == {"loss", "acc", "mae"} and result["test"]["loss"] > 0
@@ -168,3 +168,157 @@ def test_test_split_is_scored_with_the_best_validation_checkpoint_unless_told_la
     assert last["test"] == evaluate_checkpoint(last["run_dir"] / "checkpoints" / "last.pt", split="test")
     with pytest.raises(ValueError, match="test_on must be best or last"):
         train(_cfg(tmp_path, "bad", "train.test_on=final"))
+
+
+class _NanGradient(torch.autograd.Function):
+    """Identity forward, NaN backward: a finite loss whose gradient is not."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.full_like(g, float("nan"))
+
+
+def test_a_non_finite_gradient_never_overwrites_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = loop._batch_loss
+    calls = []
+
+    def nan_gradient_at_step_4(*args):
+        loss, stats = real(*args)
+        if torch.is_grad_enabled():
+            calls.append(1)
+            if len(calls) == 4:
+                loss = _NanGradient.apply(loss)
+        return loss, stats
+
+    monkeypatch.setattr(loop, "_batch_loss", nan_gradient_at_step_4)
+    with pytest.raises(TrainingDiverged, match=r"became NaN or inf at step 4 .*last good checkpoint .*\(step 2\)"):
+        train(_cfg(tmp_path, "nangrad", "train.checkpoint_every=2"))
+    ckpt = load_checkpoint(tmp_path / "tiny" / "nangrad")
+    assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_plateau_schedule_follows_the_validation_loss(tmp_path):
+    """schedule.kind=plateau: the logged lr is what torch's ReduceLROnPlateau gives for the logged val losses."""
+    run = train(_cfg(tmp_path, "plateau", "schedule.kind=plateau", "schedule.plateau_patience=0",
+                     "schedule.plateau_factor=0.5", "train.epochs=4", "optim.lr=0.05"))  # fmt: skip
+    rows = _rows(run["run_dir"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    lrs = []
+    for r in rows:
+        if r["split"] == "train":
+            assert float(r["lr"]) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+            lrs.append(float(r["lr"]))
+        elif r["split"] == "val":
+            reference.step(float(r["loss"]))
+    assert len(lrs) == 20 and min(lrs) < max(lrs)  # it did reduce at least once
+
+
+def test_gradients_are_clipped_before_each_step(tmp_path, monkeypatch):
+    real = torch.nn.utils.clip_grad_norm_
+    seen = []
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        before = real(params, max_norm, *args, **kwargs)
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        seen.append((float(before), float(after), max_norm))
+        return before
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    train(_cfg(tmp_path, "clip", "train.grad_clip=0.01"))
+    assert len(seen) == 10 and all(m == 0.01 for _, _, m in seen)
+    assert all(before > 0.01 for before, _, _ in seen)  # clipping had work to do ...
+    assert all(after <= 0.01 * (1 + 1e-4) for _, after, _ in seen)  # ... and did it
+    seen.clear()
+    train(_cfg(tmp_path, "noclip"))
+    assert seen == []  # grad_clip=0: no clipping
+
+
+def test_adamw_over_param_groups_gives_ssm_parameters_their_own_lr_and_no_decay():
+    from ssmkit.optim import get_hint
+    from ssmkit.train.build import build_model, build_optimizer, build_task
+
+    cfg = load_config("tiny", ["model.layer=s4d", "model.layer_options={d_state: 8, lr: 0.001}", "optim.lr=0.01"])
+    model = build_model(cfg, build_task(cfg))
+    opt = build_optimizer(cfg, model)
+    assert isinstance(opt, torch.optim.AdamW)
+    group_of = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    assert len(group_of) == sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    for name, p in model.named_parameters():
+        if get_hint(p):  # the SSM's own parameters (log_dt, A, B of S4D)
+            assert group_of[id(p)] == (0.001, 0.0), name
+        elif p.dim() >= 2:
+            assert group_of[id(p)] == (0.01, 0.01), name
+        else:  # biases and norm weights: no decay
+            assert group_of[id(p)] == (0.01, 0.0), name
+    assert any("log_dt" in n for n, p in model.named_parameters() if get_hint(p))
+
+
+@pytest.mark.parametrize(
+    "task,options,metric",
+    [
+        ("ucr", "{dataset: JapaneseVowels, val_fraction: 0.2}", "acc"),  # sequence classification, unequal lengths
+        (
+            "function_approx",
+            "{length: 64, freq: 50.0, target: window, window: 16, n_points: 4, n_train: 160}",
+            "mae",
+        ),  # per step
+    ],
+    ids=["classify", "regress_steps"],
+)
+def test_every_head_kind_trains_evaluates_and_streams(tmp_path, shared_data, capsys, task, options, metric):
+    args = [*TINY, "model.norm=layer", f"task.name={task}", f"task.options={options}",
+            f"task.data_dir={shared_data}", f"train.runs_dir={tmp_path}", "train.name=h"]  # fmt: skip
+    assert main(["train", "tiny", *args]) == 0
+    run_dir = tmp_path / "tiny" / "h"
+    assert metric in main_metrics(run_dir)
+    capsys.readouterr()
+    assert main(["stream", str(run_dir), "--float64"]) == 0
+    err = float(capsys.readouterr().out.split("step by step vs parallel: max |diff| ")[1].split()[0])
+    assert err < 1e-10
+
+
+def main_metrics(run_dir):
+    (test,) = [r for r in _rows(run_dir) if r["split"] == "test"]
+    return {k for k, v in test.items() if v and k not in ("step", "epoch", "split")}
+
+
+def test_unknown_experiment_in_the_cli_lists_the_valid_ones(tmp_path, capsys):
+    assert main(["train", "no_such_experiment", f"train.runs_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown experiment 'no_such_experiment'" in err and "tiny" in err and "copying" in err
+    assert main(["train", "tiny", "model.widht=3", f"train.runs_dir={tmp_path}"]) == 1
+    assert "valid keys: layer, layer_options, d_model" in capsys.readouterr().err
+
+
+def test_progress_bar_is_shown(tmp_path, capsys):
+    train(_cfg(tmp_path, "bar", "train.progress=true"))
+    err = capsys.readouterr().err
+    assert "tiny: 100%" in err and "10/10" in err
+
+
+def test_ctrl_c_in_the_cli_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    """A real SIGINT to a real `ssmkit train` process: exit status 0, a loadable checkpoint, a resume hint."""
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "ssmkit", "train", "tiny", "train.progress=false", "train.epochs=1000",
+           f"train.runs_dir={tmp_path}", "train.name=sigint"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "tiny" / "sigint" / "log.csv"
+    deadline = time.time() + 60
+    while (not log.exists() or log.read_text().count("\n") < 4) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "interrupt: finishing this step" in err and "Traceback" not in err
+    assert "stopped at step" in out and "--resume" in out
+    step = load_checkpoint(tmp_path / "tiny" / "sigint")["step"]
+    assert 1 <= step < 5000 and int(_rows(tmp_path / "tiny" / "sigint")[-1]["step"]) == step

@@ -4,6 +4,7 @@ A task is a `Task`: train / val / test datasets whose items are `(x, y)` pairs, 
 built for it. Inputs are either real-valued, x: float (L, d_input), or tokens, x: long (L,) with `vocab_size` set.
 Targets by `kind`:
     "classify"        y: long ()              one class per sequence (pool over time, then decode)
+    "regress"         y: float (d_output,)    one value per sequence (pool over time, then decode; MSE)
     "classify_steps"  y: long (L,)            a class per step (-100 = ignore)
     "regress_steps"   y: float (L, d_output)  a value per step
     "forecast"        y: float (horizon, d_output)  the future after the input window
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-KINDS = ("classify", "classify_steps", "regress_steps", "forecast")
+KINDS = ("classify", "classify_steps", "regress", "regress_steps", "forecast")
 DATA_DIR_ENV = "SSMKIT_DATA_DIR"
 
 

@@ -97,6 +97,14 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
     last_pt, best_pt = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
 
     def checkpoint(path: Path) -> None:
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:  # a finite loss whose gradient was not: never overwrite a good checkpoint with broken weights
+            bar.close()
+            raise TrainingDiverged(
+                f"parameters {bad[:3]}{' ...' if len(bad) > 3 else ''} became NaN or inf at step {step} (a non-finite "
+                f"gradient); stopping. {_kept(last_pt)}. Try a lower optim.lr, train.grad_clip=1.0, or "
+                f"train.precision=32."
+            )
         if d.main:
             state = {
                 "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -129,11 +137,9 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
             loss_all, stop_all = (d.sum(torch.tensor([loss.item(), float(stop.requested)])) / d.world).tolist()
             if not math.isfinite(loss_all):
                 bar.close()
-                kept = f"the last good checkpoint is {last_pt} (step {_ckpt_step(last_pt)})" if last_pt.exists() else (
-                    "no checkpoint was written before it")  # fmt: skip
                 raise TrainingDiverged(
-                    f"loss is {loss_all} at step {step + 1} (epoch {epoch}); stopping. {kept}. Try a lower optim.lr, "
-                    f"train.grad_clip=1.0, or train.precision=32."
+                    f"loss is {loss_all} at step {step + 1} (epoch {epoch}); stopping. {_kept(last_pt)}. Try a lower "
+                    f"optim.lr, train.grad_clip=1.0, or train.precision=32."
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -294,8 +300,10 @@ def _resume_dir(resume: str | Path) -> Path:
     return resume if resume.is_dir() else resume.parent.parent
 
 
-def _ckpt_step(path: Path) -> int:
-    return int(load_checkpoint(path)["step"])
+def _kept(last_pt: Path) -> str:
+    if not last_pt.exists():
+        return "no checkpoint was written before it"
+    return f"the last good checkpoint is {last_pt} (step {int(load_checkpoint(last_pt)['step'])})"
 
 
 # ---- the `ssmkit train` subcommand -----------------------------------------------------------------------------------

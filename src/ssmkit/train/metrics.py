@@ -2,8 +2,10 @@
 
 classify         cross-entropy, accuracy
 classify_steps   cross-entropy and accuracy over steps whose target is not -100
+regress          mean squared error of the one value (vector) per sequence, and MAE
 regress_steps    mean squared error over valid steps (lengths), and MAE
-forecast         MSE and MAE over the horizon; with task.info["tolerance"], accuracy = every value within it
+forecast         MSE and MAE over the horizon
+With task.info["tolerance"] (regress, forecast), accuracy = the share of items with every value within it.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def batch_loss(
         loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), ignore_index=-100)
         n = valid.sum().float()
         correct, items, abs_sum = ((out.argmax(-1) == y) & valid).sum(), n, torch.tensor(0.0)
-    elif kind in ("regress_steps", "forecast"):
-        err = out - y  # (B, L, d) or (B, horizon, d)
+    elif kind in ("regress", "regress_steps", "forecast"):
+        if out.shape != y.shape:
+            raise ValueError(f"{kind}: model output {tuple(out.shape)} and target {tuple(y.shape)} differ in shape")
+        err = out - y  # (B, d), (B, L, d) or (B, horizon, d)
         if kind == "regress_steps" and lengths is not None:
             err = err * (torch.arange(err.shape[1], device=err.device)[None, :] < lengths[:, None])[..., None]
             n = lengths.sum().float() * err.shape[-1]
@@ -51,7 +55,7 @@ def summarize(kind: str, stats: Tensor, tolerance: float | None) -> dict[str, fl
     result = {"loss": loss_sum / max(loss_n, 1)}
     if kind.startswith("classify") or tolerance is not None:
         result["acc"] = correct / max(items, 1)
-    if kind in ("regress_steps", "forecast"):
+    if kind in ("regress", "regress_steps", "forecast"):
         result["mae"] = abs_sum / max(loss_n, 1)
     return result
 
