@@ -281,6 +281,10 @@ def test_every_head_kind_trains_evaluates_and_streams(tmp_path, shared_data, cap
     assert main(["stream", str(run_dir), "--float64"]) == 0
     err = float(capsys.readouterr().out.split("step by step vs parallel: max |diff| ")[1].split()[0])
     assert err < 1e-10
+    if task == "ucr":  # eval / stream --data-dir replaces the run's data folder
+        for command in ("eval", "stream"):
+            assert main([command, str(run_dir), "--data-dir", str(tmp_path / "moved")]) == 1
+            assert str(tmp_path / "moved" / "ucr" / "JapaneseVowels") in capsys.readouterr().err
 
 
 def main_metrics(run_dir):
@@ -322,3 +326,17 @@ def test_ctrl_c_in_the_cli_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "stopped at step" in out and "--resume" in out
     step = load_checkpoint(tmp_path / "tiny" / "sigint")["step"]
     assert 1 <= step < 5000 and int(_rows(tmp_path / "tiny" / "sigint")[-1]["step"]) == step
+
+
+def test_data_dir_flag_then_environment_variable_then_dot_data(tmp_path, capsys, monkeypatch):
+    args = ["train", "tiny", "task.name=smnist", "task.options={}", f"train.runs_dir={tmp_path}"]
+    monkeypatch.setenv("SSMKIT_DATA_DIR", str(tmp_path / "env"))
+    assert main([*args, "--data-dir", str(tmp_path / "flag")]) == 1
+    err = capsys.readouterr().err
+    assert f"data not found under {tmp_path / 'flag'}" in err and "SSMKIT_DATA_DIR" in err
+    assert main(args) == 1
+    assert f"data not found under {tmp_path / 'env'}" in capsys.readouterr().err
+    monkeypatch.delenv("SSMKIT_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    assert "data not found under data\n" in capsys.readouterr().err

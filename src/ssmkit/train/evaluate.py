@@ -17,20 +17,27 @@ from ssmkit.train.checkpoint import load_checkpoint
 from ssmkit.train.config import ExperimentConfig, apply_overrides, from_dict
 
 
-def load_run(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, Task, nn.Module, dict]:
-    """(config, task, model in eval mode with the checkpoint's weights, checkpoint) from a .pt file or a run folder."""
+def load_run(
+    path: str | Path, overrides: list[str] | None = None, data_dir: str | None = None
+) -> tuple[ExperimentConfig, Task, nn.Module, dict]:
+    """(config, task, model in eval mode with the checkpoint's weights, checkpoint) from a .pt file or a run folder;
+    `data_dir` (if given) replaces the run's task.data_dir."""
     ckpt = load_checkpoint(path)
     cfg = from_dict(apply_overrides(ckpt["config"], overrides or []), source=f"checkpoint {path}")
+    if data_dir is not None:
+        cfg.task.data_dir = data_dir
     task = build_task(cfg)
     model = build_model(cfg, task)
     model.load_state_dict(ckpt["model"])
     return cfg, task, model.eval(), ckpt
 
 
-def evaluate_checkpoint(path: str | Path, split: str = "test", overrides: list[str] | None = None) -> dict[str, float]:
+def evaluate_checkpoint(
+    path: str | Path, split: str = "test", overrides: list[str] | None = None, data_dir: str | None = None
+) -> dict[str, float]:
     from ssmkit.train.loop import _autocast, _evaluate
 
-    cfg, task, model, _ = load_run(path, overrides)
+    cfg, task, model, _ = load_run(path, overrides, data_dir)
     if split not in ("train", "val", "test") or getattr(task, split) is None:
         raise ValueError(f"split must be one of train, val, test (and exist for task {task.name}); got {split!r}")
     d = distributed.Dist(0, 1, torch.device("cpu"))
@@ -43,11 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint .pt file or a run folder (uses checkpoints/last.pt)")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_eval_batches=10 task.data_dir=...")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: the run's task.data_dir)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        metrics = evaluate_checkpoint(args.checkpoint, args.split, args.overrides)
+        metrics = evaluate_checkpoint(args.checkpoint, args.split, args.overrides, args.data_dir)
     except (ValueError, DataMissingError, FileNotFoundError) as e:
         print(f"ssmkit eval: error: {e}", file=sys.stderr)
         return 1

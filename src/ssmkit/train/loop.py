@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ssmkit.data.base import DataMissingError, pad_collate
+from ssmkit.data.base import DATA_DIR_ENV, DataMissingError, pad_collate
 from ssmkit.train import distributed
 from ssmkit.train.build import (
     build_model,
@@ -312,6 +312,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. model.d_model=64 train.epochs=3")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder (or from this checkpoint)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    add_data_dir_argument(p)
+
+
+def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir", metavar="DIR", help=f"where datasets live (task.data_dir; default ${DATA_DIR_ENV} or ./data)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -329,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         else:
             cfg = load_config(args.experiment, args.overrides)
+        if args.data_dir is not None:
+            cfg.task.data_dir = args.data_dir
         train(cfg, resume=args.resume)
     except (ValueError, DataMissingError, TrainingDiverged, FileNotFoundError) as e:
         print(f"ssmkit train: error: {e}", file=sys.stderr)

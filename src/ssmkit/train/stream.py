@@ -66,13 +66,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=64, help="chunk size for the chunked check (default 64)")
     p.add_argument("--float64", action="store_true", help="run in float64 (agreement to ~1e-10 instead of ~1e-5)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the run's train.threads)")
+    p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: the run's task.data_dir)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ssmkit.train.evaluate import load_run
 
     try:
-        cfg, task, model, _ = load_run(args.checkpoint)
+        cfg, task, model, _ = load_run(args.checkpoint, data_dir=args.data_dir)
         u, _ = task.test[args.index]
     except (ValueError, DataMissingError, FileNotFoundError, IndexError) as e:
         print(f"ssmkit stream: error: {e}", file=sys.stderr)
