@@ -23,6 +23,15 @@ Implementations (`impl=`), all giving the same values and gradients:
 - "fft": time-invariant a only. h = K * b, a causal convolution with the kernel K_k = a^k (built in float64), by FFT.
 - "auto": "sequential" on CPU with one thread when B·N >= 512, else "chunked" (benchmarks/scan.md).
 
+Memory traffic is the cost: the scan does O(1) arithmetic per element, so a fwd+bwd must at least read b and the
+incoming gradient and write h and dLoss/db (and read and write a_t's worth when a is time-varying). Two things
+follow. The (B, L, N) outputs are allocated in huge pages (`_empty`): on Linux a fresh tensor's page faults cost
+more than the scan's own arithmetic. And the kernels write into those outputs in place, one pass each way, with
+no (B, L, N) temporaries. Tried and measured slower on CPU (benchmarks/scan.md): chunks as matrix products
+(h = M b with M_ij = a^(i-j) per state: the batch over N needs b transposed, and the transposes and complex bmm
+took 3.2 s where the whole sequential forward takes 0.4 s) and cache-sized two-level chunks (1.7-3x slower than
+the sequential kernel: more operations per element and a second pass over b).
+
 Gradients (all but "loop" and "fft", which use autograd): a custom autograd function. The gradient of a linear
 recurrence is the reverse recurrence with conj(a): with g = dLoss/db,
 
