@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ssmkit.data.base import DataMissingError, length_mask, pad_collate
+from ssmkit.data.base import DataMissingError, pad_collate
 from ssmkit.data.registry import get_task
 from ssmkit.data.ucr import fill_nan, read_ts, ucr_task
+from ssmkit.models.heads import pool, valid_mask
 
 # name: (n_train, n_test, channels, shortest, longest, classes, train counts per class) from the archive's descriptions
 UCR = {
@@ -63,16 +64,14 @@ def test_plaid_unequal_lengths_batch_with_lengths(shared_data):
     items = [task.train[i] for i in range(8)]
     x, y, lengths = next(iter(DataLoader(items, batch_size=8, collate_fn=pad_collate)))
     assert x.shape == (8, max(expected_lengths[:8]), 1) and lengths.tolist() == expected_lengths[:8]
-    m = length_mask(lengths)  # (B, L)
-    pooled = (x * m[..., None]).sum(1) / lengths[:, None]  # (B, 1)
+    m = valid_mask(lengths, x.shape[1])  # (B, L)
+    pooled = pool(x, "mean", lengths)  # (B, 1): the model's own pooling over the valid steps
     maxed = x.masked_fill(~m[..., None], -torch.inf).amax(1)  # (B, 1)
     for b, (xb, yb) in enumerate(items):
         torch.testing.assert_close(pooled[b], xb.mean(0))
         torch.testing.assert_close(maxed[b], xb.amax(0))
         assert y[b] == yb
     assert torch.all(x[~m] == 0)  # padding is zeros, after the valid steps
-    with pytest.raises(ValueError, match="do not fit"):
-        length_mask(lengths, L=5)
 
 
 def test_japanese_vowels_is_multivariate(shared_data):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -85,12 +86,18 @@ def pad_collate(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor,
     return x, y, lengths
 
 
-def length_mask(lengths: Tensor, L: int | None = None) -> Tensor:
-    """(B,) lengths -> (B, L) bool, True at the valid steps t < lengths[b]; L defaults to max(lengths).
+def carve_val(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices 0..n-1 into (train, val) by a seeded permutation; both returned sorted (original order)."""
+    if not 0 <= val_size < n:
+        raise ValueError(f"val_size must be in [0, {n}), got {val_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[val_size:]), np.sort(order[:val_size])
 
-    Mean pooling over the valid steps only: (y * m[..., None]).sum(1) / lengths[:, None], m = length_mask(lengths).
-    """
-    L = int(lengths.max()) if L is None else L
-    if lengths.numel() and int(lengths.max()) > L:
-        raise ValueError(f"lengths up to {int(lengths.max())} do not fit in L = {L}")
-    return torch.arange(L, device=lengths.device) < lengths[:, None]  # (B, L)
+
+def find_file(folders: Sequence[Path], name: str) -> Path | None:
+    """The first of folder/name, folder/name.gz over `folders` that is a file; None if there is none."""
+    for folder in folders:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, missing, resolve_data_dir
+from ssmkit.data.base import Task, carve_val, find_file, missing, resolve_data_dir
 
 MNIST_SOURCE = (
     "the MNIST database (Y. LeCun, C. Cortes, C. Burges): the four IDX files 'train-images-idx3-ubyte.gz', "
@@ -90,14 +90,6 @@ class PixelDataset(Dataset):
         if self.permutation is not None:
             x = x[self.permutation]
         return x, self.labels[i]
-
-
-def carve_val(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices 0..n-1 into (train, val) by a seeded permutation; both returned sorted (original order)."""
-    if not 0 <= val_size < n:
-        raise ValueError(f"val_size must be in [0, {n}), got {val_size}")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[val_size:]), np.sort(order[:val_size])
 
 
 def channel_stats(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,14 +173,6 @@ def _read_bytes(path: Path) -> bytes:
         raise ValueError(f"{path}: cannot read ({type(e).__name__}: {e})") from e
 
 
-def _find(folders: list[Path], name: str) -> Path | None:
-    for folder in folders:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 def _load_npz(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -211,7 +195,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarra
             arrays = _load_npz(npz, keys)
             return _check_images(arrays, npz, (28, 28), 10)
     folders = [root, root / "mnist", root / "MNIST" / "raw"]
-    found = {k: _find(folders, name) for k, name in IDX_FILES.items()}
+    found = {k: find_file(folders, name) for k, name in IDX_FILES.items()}
     if all(found.values()):
         arrays = {k: read_idx(p, 3 if k.endswith("x") else 1) for k, p in found.items()}
         arrays = {

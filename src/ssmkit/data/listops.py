@@ -36,8 +36,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, missing, resolve_data_dir
-from ssmkit.data.images import carve_val
+from ssmkit.data.base import Task, carve_val, find_file, missing, resolve_data_dir
 
 LISTOPS_SOURCE = (
     "the Long Range Arena release (google-research/long-range-arena on GitHub links lra_release.gz; ListOps is in "
@@ -142,14 +141,6 @@ def read_listops_tsv(path: Path) -> tuple[list[str], np.ndarray]:
     return sources, np.array(targets)
 
 
-def _find_split(folders: list[Path], name: str) -> Path | None:
-    for folder in folders:
-        for p in (folder / name, folder / f"{name}.gz"):
-            if p.is_file():
-                return p
-    return None
-
-
 def listops_task(
     data_dir: str | os.PathLike | None = None,
     task: str = "basic",
@@ -161,7 +152,7 @@ def listops_task(
     """LRA ListOps from {task}_train.tsv, {task}_val.tsv and {task}_test.tsv (optionally .gz)."""
     root = resolve_data_dir(data_dir)
     folders = [root, root / "listops", root / "listops-1000", root / "lra_release" / "listops-1000"]
-    paths = {s: _find_split(folders, f"{task}_{s}.tsv") for s in ("train", "val", "test")}
+    paths = {s: find_file(folders, f"{task}_{s}.tsv") for s in ("train", "val", "test")}
     if paths["train"] is None or paths["val"] is None:
         absent = [f"{task}_{s}.tsv[.gz]" for s in ("train", "val") if paths[s] is None]
         raise missing(

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, missing, resolve_data_dir
+from ssmkit.data.base import Task, find_file, missing, resolve_data_dir
 from ssmkit.data.text import BYTE_VOCAB
 
 AAN_SOURCE = (
@@ -107,7 +107,7 @@ def aan_task(data_dir: str | os.PathLike | None = None, l_max: int = 4000) -> Ta
     root = resolve_data_dir(data_dir)
     folders = [root, root / "aan", root / "retrieval", root / "tsv_data", root / "lra_release" / "tsv_data"]
     for folder in folders:
-        found = {s: _first_file(folder, name) for s, name in SPLIT_FILES.items()}
+        found = {s: find_file([folder], name) for s, name in SPLIT_FILES.items()}
         if any(found.values()):
             break
     absent = [SPLIT_FILES[s] for s, p in found.items() if p is None]
@@ -139,10 +139,3 @@ def aan_task(data_dir: str | os.PathLike | None = None, l_max: int = 4000) -> Ta
             "files": {s: str(p) for s, p in found.items()},
         },
     )
-
-
-def _first_file(folder: Path, name: str) -> Path | None:
-    for p in (folder / name, folder / f"{name}.gz"):
-        if p.is_file():
-            return p
-    return None

@@ -25,8 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, missing, resolve_data_dir
-from ssmkit.data.images import carve_val
+from ssmkit.data.base import Task, carve_val, missing, resolve_data_dir
 
 IMDB_SOURCE = (
     "the Large Movie Review Dataset v1.0 (Maas et al. 2011), 'aclImdb_v1.tar.gz' from Andrew Maas' sentiment page at "

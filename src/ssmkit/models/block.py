@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ssmkit.layers import LRU, LSSL, S4, S4D, SequenceLayer, make_recurrent
 from ssmkit.layers.base import State
+from ssmkit.models.heads import valid_mask
 from ssmkit.models.lstm import LSTM
 from ssmkit.models.transformer import Transformer
 
@@ -161,8 +162,3 @@ class Block(nn.Module):
 
     def _norm(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.norm(x, mask) if self.norm_kind == "batch" else self.norm(x)
-
-
-def valid_mask(lengths: Tensor, L: int) -> Tensor:
-    """(B,) lengths -> (B, L) bool, True on each row's valid prefix."""
-    return torch.arange(L, device=lengths.device)[None, :] < lengths[:, None]

@@ -16,6 +16,11 @@ POOLS = ("mean", "last", "none")
 HEADS = ("sequence", "steps", "forecast")
 
 
+def valid_mask(lengths: Tensor, L: int) -> Tensor:
+    """(B,) lengths -> (B, L) bool, True on each row's valid prefix t < lengths[b]."""
+    return torch.arange(L, device=lengths.device)[None, :] < lengths[:, None]
+
+
 def pool(x: Tensor, mode: str, lengths: Tensor | None = None) -> Tensor:
     """(B, L, H) -> (B, H) for "mean" / "last" (over each row's first lengths[b] steps); "none" returns x."""
     if mode == "none":
@@ -25,7 +30,7 @@ def pool(x: Tensor, mode: str, lengths: Tensor | None = None) -> Tensor:
         return x.mean(dim=1) if mode == "mean" else x[:, -1]
     lengths = lengths.to(x.device)
     if mode == "mean":
-        mask = (torch.arange(L, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)  # (B, L)
+        mask = valid_mask(lengths, L).to(x.dtype)  # (B, L)
         return (x * mask[..., None]).sum(dim=1) / lengths[:, None].to(x.dtype)
     if mode == "last":
         return x[torch.arange(B, device=x.device), lengths - 1]  # (B, H)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssmkit.layers.base import SequenceLayer, check_sequence, check_token
+from ssmkit.models.heads import valid_mask
 
 
 class Transformer(SequenceLayer):
@@ -44,7 +45,7 @@ class Transformer(SequenceLayer):
         q, k, v = self._qkv(x, offset=0)  # (B, nh, L, dh) each
         mask = None
         if lengths is not None and not self.causal:  # padded keys never attended to
-            mask = (torch.arange(L, device=x.device)[None, :] < lengths[:, None].to(x.device))[:, None, None, :]
+            mask = valid_mask(lengths.to(x.device), L)[:, None, None, :]  # (B, 1, 1, L)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)  # (B, nh, L, dh)
         return self.out(y.transpose(1, 2).reshape(B, L, self.d_model))
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ssmkit.models.heads import valid_mask
+
 STATS = ("loss_sum", "loss_n", "correct", "items", "abs_sum")
 
 
@@ -36,7 +38,7 @@ def batch_loss(
             raise ValueError(f"{kind}: model output {tuple(out.shape)} and target {tuple(y.shape)} differ in shape")
         err = out - y  # (B, d), (B, L, d) or (B, horizon, d)
         if kind == "regress_steps" and lengths is not None:
-            err = err * (torch.arange(err.shape[1], device=err.device)[None, :] < lengths[:, None])[..., None]
+            err = err * valid_mask(lengths, err.shape[1])[..., None]
             n = lengths.sum().float() * err.shape[-1]
         else:
             n = torch.tensor(float(err.numel()))
