@@ -6,9 +6,11 @@ S4 (Gu et al., 2022, §4 / App. D.2) and the LRU paper (Orvieto et al., 2023, §
     prenorm  (deep LRU): x <- x + Dropout(FF(GELU(Layer(Norm(x)))))
 
 with Norm = LayerNorm or BatchNorm over channels, FF = GLU (Linear H -> 2H, then a ⊙ σ(b)) or an MLP
-(Linear H -> e·H, GELU, Linear e·H -> H), or nothing. Every piece but `Layer` acts per token, so the block streams
-whenever its layer does: `step` / `step_chunk` wrap the layer's own (BatchNorm then uses its running statistics, i.e.
-streaming equals the parallel pass in eval mode).
+(Linear H -> e·H, GELU, Linear e·H -> H), or nothing. Dropout is elementwise, or with `tie_dropout` one mask per
+(sequence, channel) shared over time (the S4 code's DropoutNd / nn.Dropout1d, which its example script trains
+with). Every piece but `Layer` acts per token, so the block streams whenever its layer does: `step` / `step_chunk`
+wrap the layer's own (BatchNorm then uses its running statistics, i.e. streaming equals the parallel pass in eval
+mode).
 
 Padded batches: `lengths` (B,) marks the valid prefix of each row. Padded positions are zeroed before the layer
 (a causal layer never looks ahead; a bidirectional convolution then sees zeros there, as if the row were shorter),
@@ -109,6 +111,7 @@ class Block(nn.Module):
         ff: str = "glu",
         ff_expand: int = 2,
         dropout: float = 0.0,
+        tie_dropout: bool = False,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -126,7 +129,9 @@ class Block(nn.Module):
             self.ff = nn.Sequential(nn.Linear(H, ff_expand * H), nn.GELU(), nn.Linear(ff_expand * H, H))
         else:
             self.ff = nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        if not isinstance(tie_dropout, bool):
+            raise TypeError(f"tie_dropout must be a bool, got {tie_dropout!r}")
+        self.dropout = TiedDropout(dropout) if tie_dropout else nn.Dropout(dropout)
 
     @property
     def bidirectional(self) -> bool:
@@ -162,3 +167,25 @@ class Block(nn.Module):
 
     def _norm(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.norm(x, mask) if self.norm_kind == "batch" else self.norm(x)
+
+
+class TiedDropout(nn.Module):
+    """Dropout with one mask per (sequence, channel), shared over time: x (B, L, H) -> x · m / (1 - p) with
+    m ~ Bernoulli(1 - p) of shape (B, 1, H) (S4 code, DropoutNd with tie=True; torch's nn.Dropout1d in (B, H, L)).
+    A token (B, H) gets an elementwise mask; identity in eval mode."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.dim() < 3:
+            return F.dropout(x, self.p, training=True)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)  # (B, 1, H)
+        mask = torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -27,6 +27,7 @@ class SequenceModel(nn.Module):
     """Encoder -> n_layers blocks (each holding the sequence layer `layer` with `layer_options`) -> pool -> head.
 
     prenorm=None picks the layer's paper default: prenorm for the LRU family, postnorm otherwise (deep S4).
+    tie_dropout=True shares each block's dropout mask over time (one per sequence and channel), as the S4 code does.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class SequenceModel(nn.Module):
         ff: str = "glu",
         ff_expand: int = 2,
         dropout: float = 0.0,
+        tie_dropout: bool = False,
         head: str = "sequence",
         pool: str = "mean",
         horizon: int = 1,
@@ -66,7 +68,9 @@ class SequenceModel(nn.Module):
             self.encoder = nn.Linear(d_input, d_model)
         prenorm = (layer in PRENORM_BY_DEFAULT) if prenorm is None else prenorm
         self.blocks = nn.ModuleList(
-            Block(make_layer(layer, d_model, **(layer_options or {})), norm, prenorm, ff, ff_expand, dropout)
+            Block(
+                make_layer(layer, d_model, **(layer_options or {})), norm, prenorm, ff, ff_expand, dropout, tie_dropout
+            )
             for _ in range(n_layers)
         )
         # forecast with pool="none": the S4 code's masked future, the last `horizon` per-step outputs are the forecast
