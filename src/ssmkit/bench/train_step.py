@@ -1,0 +1,390 @@
+"""Training-step benchmark: the sMNIST model of the S4 reference's example script against the same model in ssmkit.
+
+The baseline (`ReferenceS4Model`) re-implements, plainly and only for this benchmark, the model that the reference
+repository's example script trains on sequential MNIST (state-spaces/s4, `example.py` with its minimal S4D layer):
+
+    x = Linear(1 -> H)(u)                                   (B, L, H), then transposed to (B, H, L)
+    per block (4, post-norm):
+        K[h, l] = 2 Re Σ_n C'_hn exp(Δ_h Λ_hn l)            the kernel, from an explicit (H, N/2, L) complex tensor
+        y = irfft(rfft(u, 2L) · rfft(K, 2L))[:L] + D u      (B, H, L)  FFT convolution + skip
+        y = Conv1d(H -> 2H, kernel 1)(Dropout_tied(GELU(y))), GLU over channels
+        x = LayerNorm(x + Dropout1d(y))                     (LayerNorm over H via two transposes)
+    mean over L -> Linear(H -> 10)
+
+with S4D-Lin init (Λ_n = -1/2 + iπn), C' = C (exp(ΔΛ) - 1)/Λ (B = 1 folded into C), dropout 0.1 (tied over L, as the
+reference's DropoutNd / Dropout1d), AdamW with the SSM parameters (Λ, Δ) at lr 0.001 and no weight decay, the rest
+at lr 0.01, weight decay 0.01.
+
+ssmkit's model is `SequenceModel(layer="s4d", init="lin", d_state=64, norm="layer", prenorm=False, ff="glu",
+pool="mean", dropout=0.1)` with AdamW over `ssmkit.optim.param_groups`: the same architecture. (ssmkit's S4D keeps B as
+a learned complex parameter, so it has 32·H more parameters per layer; both counts are reported.)
+
+One optimiser step = zero_grad, forward, cross-entropy, backward, AdamW step, on a fixed random batch (B, 784, 1).
+Each (model, d_model, threads) configuration runs in its own subprocess so thread settings and allocator state do not
+leak between them; the table reports the median over repeats and the peak resident memory of that process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# ---- the baseline: the reference example's model, re-implemented plainly ---------------------------------------------
+
+
+class ReferenceS4DKernel(nn.Module):
+    """K[h, l] = 2 Re Σ_n C_hn (exp(Δ_h Λ_hn) - 1)/Λ_hn · exp(Δ_h Λ_hn l): materialises the (H, N/2, L) powers."""
+
+    def __init__(self, d_model: int, d_state: int = 64, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+        super().__init__()
+        H, n = d_model, d_state // 2
+        self.log_dt = nn.Parameter(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))  # (H,)
+        self.C = nn.Parameter(torch.view_as_real(torch.randn(H, n, dtype=torch.cfloat)).clone())  # (H, n, 2)
+        self.log_A_real = nn.Parameter(torch.full((H, n), math.log(0.5)))  # (H, n): Re Λ = -1/2 (S4D-Lin)
+        self.A_imag = nn.Parameter(math.pi * torch.arange(n, dtype=torch.float32).expand(H, n).clone())  # Im Λ = πn
+        for p in (self.log_dt, self.log_A_real, self.A_imag):
+            p._optim = {"weight_decay": 0.0, "lr": 1e-3}  # the example's lr=min(0.001, args.lr)
+
+    def forward(self, L: int) -> Tensor:  # -> (H, L) real
+        dt = torch.exp(self.log_dt)  # (H,)
+        C = torch.view_as_complex(self.C)  # (H, n)
+        A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # (H, n) complex
+        dtA = A * dt[:, None]  # (H, n)
+        powers = torch.exp(dtA[..., None] * torch.arange(L, device=A.device))  # (H, n, L) complex: Ā^l
+        C = C * (torch.exp(dtA) - 1.0) / A  # (H, n): C B̄ with B = 1
+        return 2 * torch.einsum("hn,hnl->hl", C, powers).real
+
+
+class TiedDropout(nn.Module):
+    """Dropout with one mask per (batch, channel), shared along L (the reference's DropoutNd): x (B, H, L)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.rand(x.shape[:2] + (1,), device=x.device) < 1 - self.p  # (B, H, 1)
+        return x * mask / (1 - self.p)
+
+
+class ReferenceS4D(nn.Module):
+    """The reference's minimal S4D layer, transposed (B, H, L) -> (B, H, L): conv, skip, GELU, dropout, Conv1d + GLU."""
+
+    def __init__(self, d_model: int, d_state: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.D = nn.Parameter(torch.randn(d_model))  # (H,)
+        self.kernel = ReferenceS4DKernel(d_model, d_state)
+        self.dropout = TiedDropout(dropout) if dropout > 0 else nn.Identity()
+        self.output_linear = nn.Sequential(nn.Conv1d(d_model, 2 * d_model, kernel_size=1), nn.GLU(dim=-2))
+
+    def forward(self, u: Tensor) -> Tensor:  # (B, H, L)
+        L = u.shape[-1]
+        k = self.kernel(L)  # (H, L)
+        k_f = torch.fft.rfft(k, n=2 * L)  # (H, L+1) complex
+        u_f = torch.fft.rfft(u, n=2 * L)  # (B, H, L+1) complex
+        y = torch.fft.irfft(u_f * k_f, n=2 * L)[..., :L]  # (B, H, L)
+        y = y + u * self.D[:, None]
+        y = self.dropout(F.gelu(y))
+        return self.output_linear(y)  # (B, H, L)
+
+
+class ReferenceS4Model(nn.Module):
+    """The example script's S4Model: encoder, n_layers post-norm residual S4D blocks, mean pooling, decoder."""
+
+    def __init__(
+        self, d_input: int = 1, d_output: int = 10, d_model: int = 128, n_layers: int = 4, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(d_input, d_model)
+        self.layers = nn.ModuleList(ReferenceS4D(d_model, 64, dropout) for _ in range(n_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
+        self.dropouts = nn.ModuleList(nn.Dropout1d(dropout) for _ in range(n_layers))
+        self.decoder = nn.Linear(d_model, d_output)
+
+    def forward(self, u: Tensor) -> Tensor:  # (B, L, d_input) -> (B, d_output)
+        x = self.encoder(u).transpose(-1, -2)  # (B, H, L)
+        for layer, norm, dropout in zip(self.layers, self.norms, self.dropouts, strict=True):
+            x = x + dropout(layer(x))
+            x = norm(x.transpose(-1, -2)).transpose(-1, -2)  # post-norm over H
+        return self.decoder(x.mean(dim=-1))
+
+
+def reference_optimizer(model: nn.Module, lr: float = 0.01, weight_decay: float = 0.01) -> torch.optim.Optimizer:
+    """The example's optimiser: AdamW, plus one group per distinct `_optim` hint (SSM parameters: lr 1e-3, no wd)."""
+    params = list(model.parameters())
+    opt = torch.optim.AdamW([p for p in params if not hasattr(p, "_optim")], lr=lr, weight_decay=weight_decay)
+    hinted = [p for p in params if hasattr(p, "_optim")]
+    if hinted:
+        opt.add_param_group({"params": hinted, **hinted[0]._optim})
+    return opt
+
+
+# ---- the same model in ssmkit -------------------------------------------------------------------------------------
+
+
+def ssmkit_model(d_model: int, n_layers: int = 4, dropout: float = 0.1) -> nn.Module:
+    from ssmkit.models import SequenceModel
+
+    return SequenceModel(
+        10,
+        d_input=1,
+        d_model=d_model,
+        n_layers=n_layers,
+        layer="s4d",
+        layer_options={"d_state": 64, "init": "lin", "lr": 1e-3},
+        norm="layer",
+        prenorm=False,
+        ff="glu",
+        dropout=dropout,
+        tie_dropout=True,
+        pool="mean",
+    )
+
+
+def ssmkit_optimizer(model: nn.Module, lr: float = 0.01, weight_decay: float = 0.01) -> torch.optim.Optimizer:
+    from ssmkit.optim import param_groups
+
+    return torch.optim.AdamW(param_groups(model, lr, weight_decay), lr=lr)
+
+
+MODELS = ("reference", "ssmkit")
+
+
+def build(which: str, d_model: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    if which == "reference":
+        model = ReferenceS4Model(d_model=d_model)
+        return model, reference_optimizer(model)
+    if which == "ssmkit":
+        model = ssmkit_model(d_model)
+        return model, ssmkit_optimizer(model)
+    raise ValueError(f"model must be one of {MODELS}, got {which!r}")
+
+
+# ---- timing -------------------------------------------------------------------------------------------------------
+
+
+def time_steps(which: str, d_model: int, batch: int, length: int, warmup: int, repeats: int) -> dict[str, Any]:
+    """Median seconds per optimiser step (zero_grad, forward, loss, backward, AdamW step) in this process."""
+    torch.manual_seed(0)
+    model, opt = build(which, d_model)
+    model.train()
+    u = torch.randn(batch, length, 1)  # (B, L, 1): one pixel per step
+    target = torch.randint(0, 10, (batch,))
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(u), target)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(warmup):
+        step()
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
+    return {
+        "model": which,
+        "d_model": d_model,
+        "threads": torch.get_num_threads(),
+        "params": sum(p.numel() for p in model.parameters()),
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "times_s": times,
+        "cpu_s": cpu_times,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads[0])
+    result = time_steps(args.model, args.d_model, args.batch, args.length, args.warmup, args.repeats)
+    print("RESULT " + json.dumps(result))
+
+
+def _run_child(which: str, d_model: int, threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "ssmkit.bench.train_step", "--child", "--model", which, "--d-model", str(d_model)]
+    cmd += ["--threads", str(threads), "--batch", str(args.batch), "--length", str(args.length)]
+    cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
+
+
+# ---- report -------------------------------------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tuple[str, str], command: str) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    m = _machine()
+    by = {(r["model"], r["d_model"], r["threads"]): r for r in rows}
+    lines = [
+        "# Training step: the S4 reference example's sMNIST model vs the same model in ssmkit",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs; torch {m['torch']}, Python {m['python']}; "
+        f"load average (1, 5, 15 min) at start {loads[0]}, at end {loads[1]}.",
+        "",
+        f"One AdamW step (zero_grad, forward, cross-entropy, backward, step) on a random batch of {args.batch} "
+        f"sequences of length {args.length}, 4 post-norm LayerNorm S4D blocks (N = 64, GLU, dropout 0.1), mean "
+        f"pooling. {args.rounds} processes per row, alternating reference and ssmkit, each timing {args.repeats} "
+        f"steps after {args.warmup} warm-up steps; s/step = median wall-clock time over all of them, CPU s = median "
+        "process CPU time (less sensitive to other processes on a shared machine); peak = the largest peak resident "
+        "memory of the row's processes. Ratio = reference / ssmkit, both measured in this run.",
+        "",
+        "| d_model | threads | params ref / ssmkit | reference s/step | ssmkit s/step | ratio (wall) "
+        "| reference CPU s | ssmkit CPU s | ratio (CPU) | peak MiB ref / ssmkit |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d in args.d_models:
+        for t in args.threads:
+            ref, ours = by.get(("reference", d, t)), by.get(("ssmkit", d, t))
+            if ref is None or ours is None:
+                continue
+            lines.append(
+                f"| {d} | {t} | {ref['params']:,} / {ours['params']:,} | {ref['median_s']:.3f} | "
+                f"{ours['median_s']:.3f} | **{ref['median_s'] / ours['median_s']:.2f}x** | "
+                f"{ref['median_cpu_s']:.3f} | {ours['median_cpu_s']:.3f} | "
+                f"{ref['median_cpu_s'] / ours['median_cpu_s']:.2f}x | "
+                f"{ref['peak_rss_mib']:.0f} / {ours['peak_rss_mib']:.0f} |"
+            )
+    lines += ["", "Per-step times (s):", ""]
+    for r in rows:
+        times = ", ".join(f"{x:.3f}" for x in r["times_s"])
+        cpu = ", ".join(f"{x:.3f}" for x in r["cpu_s"])
+        lines.append(f"- {r['model']}, d_model {r['d_model']}, {r['threads']} thread(s): wall {times}; CPU {cpu}")
+    (out / "train_step.md").write_text("\n".join(lines) + "\n")
+    (out / "train_step.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
+    _plot(rows, args, out / "train_step.png")
+
+
+def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = [f"H={d}\n{t} thr" for d in args.d_models for t in args.threads]
+    width = 0.38
+    for i, which in enumerate(MODELS):
+        by = {(r["d_model"], r["threads"]): r["median_s"] for r in rows if r["model"] == which}
+        vals = [by.get((d, t), float("nan")) for d in args.d_models for t in args.threads]
+        ax.bar([j + (i - 0.5) * width for j in range(len(labels))], vals, width, label=which)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel("seconds per AdamW step (median)")
+    ax.set_title(f"sMNIST training step, batch {args.batch}, L = {args.length}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---- command line -------------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--d-models", type=int, nargs="+", default=[128, 256], help="model widths H")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--length", type=int, default=784)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per process")
+    parser.add_argument("--rounds", type=int, default=2, help="processes per configuration, alternating the models")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--out", default="benchmarks", help="folder for train_step.md / .json / .png")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="ssmkit", help=argparse.SUPPRESS)
+    parser.add_argument("--d-model", type=int, default=128, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.child:
+        _child(args)
+        return
+    command = _command(args)
+    start = _load()
+    rows = []
+    for d in args.d_models:
+        for t in args.threads:
+            runs: dict[str, list[dict[str, Any]]] = {which: [] for which in args.models}
+            for _ in range(args.rounds):  # alternate the models, process by process, so drifts in load hit both
+                for which in args.models:
+                    r = _run_child(which, d, t, args)
+                    print(f"{which:9s} d_model={d} threads={t}: {r['median_s']:.3f} s/step ({r['params']:,} params)")
+                    runs[which].append(r)
+            rows += [_merge(rs) for rs in runs.values()]
+    write_report(rows, args, (start, _load()), command)
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the rounds of one configuration: medians over all their timed steps, the largest peak."""
+    row = dict(runs[0])
+    row["times_s"] = [x for r in runs for x in r["times_s"]]
+    row["cpu_s"] = [x for r in runs for x in r["cpu_s"]]
+    row["median_s"] = statistics.median(row["times_s"])
+    row["median_cpu_s"] = statistics.median(row["cpu_s"])
+    row["min_s"] = min(row["times_s"])
+    row["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    return row
+
+
+def _command(args: argparse.Namespace) -> str:
+    parts = ["python -m ssmkit.bench.train_step", "--d-models", *map(str, args.d_models)]
+    parts += ["--threads", *map(str, args.threads), "--batch", str(args.batch), "--length", str(args.length)]
+    parts += ["--warmup", str(args.warmup), "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
+    parts += ["--out", str(args.out)]
+    return " ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
