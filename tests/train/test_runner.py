@@ -141,7 +141,8 @@ def test_missing_data_names_the_files(tmp_path, capsys):
     args = ["train", "tiny", "task.name=smnist", "task.options={}", f"task.data_dir={tmp_path / 'nowhere'}"]
     assert main([*args, f"train.runs_dir={tmp_path}"]) == 1
     err = capsys.readouterr().err
-    assert "ssmkit train: error:" in err and "nowhere" in err and "expected" in err
+    assert "ssmkit train: error:" in err and "nowhere" in err and "expected" in err and "where to get it" in err
+    assert str(tmp_path / "nowhere" / "mnist" / "mnist.npz") in err
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -340,3 +341,10 @@ def test_data_dir_flag_then_environment_variable_then_dot_data(tmp_path, capsys,
     monkeypatch.chdir(tmp_path)
     assert main(args) == 1
     assert "data not found under data\n" in capsys.readouterr().err
+
+
+def test_train_seed_fixes_initialisation_data_order_and_dropout(tmp_path):
+    a, b = train(_cfg(tmp_path, "a")), train(_cfg(tmp_path, "b"))
+    c = train(_cfg(tmp_path, "c", "train.seed=1"))
+    assert _rows(a["run_dir"]) == _rows(b["run_dir"])
+    assert _rows(a["run_dir"])[0]["loss"] != _rows(c["run_dir"])[0]["loss"]

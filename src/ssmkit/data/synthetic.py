@@ -17,6 +17,11 @@ regenerated exactly, and the three splits never share an item. No files are need
   MSE = Var(U1 + U2) = 1/6 (`info["baseline_mse"]`), the number Le et al. 2015 (Fig. 2) compare against.
 
 Targets of the copying tasks are per-step classes, -100 (ignored) wherever there is nothing to output.
+
+Measured with the `copying` config's deep S4D (2 x 64, N = 64, lr 0.01, cosine, batch 16, one thread) at length 200:
+adding reaches test MSE 0.0031 (baseline 1/6) and 75 % within the tolerance after 1000 steps with model.pool=mean,
+while pool=last stays at the baseline for the first 300; selective copying reaches 26 % (chance 12.5 %) after 400
+steps: selecting by content is what a time-invariant convolution cannot do (Gu & Dao 2023, Table 1: S4 18.3 %).
 """
 
 from __future__ import annotations
