@@ -215,6 +215,11 @@ def time_steps(which: str, d_model: int, batch: int, length: int, warmup: int, r
     }
 
 
+# glibc returns every large block (> 32 MiB at most) to the system when freed, so each fresh large tensor is paid again
+# in page faults; these settings keep freed memory for reuse (same for both models)
+MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+
+
 def _child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads[0])
     result = time_steps(args.model, args.d_model, args.batch, args.length, args.warmup, args.repeats)
@@ -226,6 +231,8 @@ def _run_child(which: str, d_model: int, threads: int, args: argparse.Namespace)
     cmd += ["--threads", str(threads), "--batch", str(args.batch), "--length", str(args.length)]
     cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if args.malloc_reuse:
+        env.update(MALLOC_REUSE_ENV)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
@@ -273,7 +280,12 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
         f"pooling. {args.rounds} processes per row, alternating reference and ssmkit, each timing {args.repeats} "
         f"steps after {args.warmup} warm-up steps; s/step = median wall-clock time over all of them, CPU s = median "
         "process CPU time (less sensitive to other processes on a shared machine); peak = the largest peak resident "
-        "memory of the row's processes. Ratio = reference / ssmkit, both measured in this run.",
+        "memory of the row's processes. Ratio = reference / ssmkit, both measured in this run."
+        + (
+            f" Both models ran with glibc's allocator told to keep freed memory ({MALLOC_REUSE_ENV})."
+            if args.malloc_reuse
+            else " Default allocator settings."
+        ),
         "",
         "| d_model | threads | params ref / ssmkit | reference s/step | ssmkit s/step | ratio (wall) "
         "| reference CPU s | ssmkit CPU s | ratio (CPU) | peak MiB ref / ssmkit |",
@@ -296,9 +308,10 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
         times = ", ".join(f"{x:.3f}" for x in r["times_s"])
         cpu = ", ".join(f"{x:.3f}" for x in r["cpu_s"])
         lines.append(f"- {r['model']}, d_model {r['d_model']}, {r['threads']} thread(s): wall {times}; CPU {cpu}")
-    (out / "train_step.md").write_text("\n".join(lines) + "\n")
-    (out / "train_step.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
-    _plot(rows, args, out / "train_step.png")
+    stem = "train_step_malloc" if args.malloc_reuse else "train_step"
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
+    _plot(rows, args, out / f"{stem}.png")
 
 
 def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
@@ -336,6 +349,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="processes per configuration, alternating the models")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--out", default="benchmarks", help="folder for train_step.md / .json / .png")
+    parser.add_argument(
+        "--malloc-reuse",
+        action="store_true",
+        help="run both models with glibc keeping freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_); "
+        "results go to train_step_malloc.*",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="ssmkit", help=argparse.SUPPRESS)
     parser.add_argument("--d-model", type=int, default=128, help=argparse.SUPPRESS)
@@ -376,7 +395,7 @@ def _command(args: argparse.Namespace) -> str:
     parts = ["python -m ssmkit.bench.train_step", "--d-models", *map(str, args.d_models)]
     parts += ["--threads", *map(str, args.threads), "--batch", str(args.batch), "--length", str(args.length)]
     parts += ["--warmup", str(args.warmup), "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
-    parts += ["--out", str(args.out)]
+    parts += ["--out", str(args.out)] + (["--malloc-reuse"] if args.malloc_reuse else [])
     return " ".join(parts)
 
 
