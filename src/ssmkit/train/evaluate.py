@@ -40,7 +40,9 @@ def evaluate_checkpoint(
     cfg, task, model, _ = load_run(path, overrides, data_dir)
     if split not in ("train", "val", "test") or getattr(task, split) is None:
         raise ValueError(f"split must be one of train, val, test (and exist for task {task.name}); got {split!r}")
-    d = distributed.Dist(0, 1, torch.device("cpu"))
+    use_cuda = cfg.train.device in ("auto", "cuda") and torch.cuda.is_available()  # a GPU run evaluates on a CPU too
+    d = distributed.Dist(0, 1, torch.device("cuda" if use_cuda else "cpu"))
+    model.to(d.device)
     collate = pad_collate if task.variable_length else None
     return _evaluate(model, getattr(task, split), cfg, task.kind, task.info.get("tolerance"), d, collate,
                      _autocast(cfg.train.precision, d.device))  # fmt: skip
