@@ -26,7 +26,7 @@ def build_model(cfg: ExperimentConfig, task: Task) -> SequenceModel | DualEncode
         return DualEncoder(
             task.d_output, vocab_size=task.vocab_size, pool=m.pool, pad_token=task.info.get("pad_token", 0),
             d_model=m.d_model, n_layers=m.n_layers, layer=m.layer, layer_options=m.layer_options, norm=m.norm,
-            prenorm=m.prenorm, ff=m.ff, ff_expand=m.ff_expand, dropout=m.dropout,
+            prenorm=m.prenorm, ff=m.ff, ff_expand=m.ff_expand, dropout=m.dropout, tie_dropout=m.tie_dropout,
         )  # fmt: skip
     head, pool, horizon = "sequence", m.pool, 1
     if task.kind in ("classify_steps", "regress_steps"):
@@ -48,6 +48,7 @@ def build_model(cfg: ExperimentConfig, task: Task) -> SequenceModel | DualEncode
         ff=m.ff,
         ff_expand=m.ff_expand,
         dropout=m.dropout,
+        tie_dropout=m.tie_dropout,
         head=head,
         pool=pool,
         horizon=horizon,

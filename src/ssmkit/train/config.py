@@ -39,6 +39,7 @@ class ModelConfig:  # ssmkit.models.SequenceModel's arguments; the head and inpu
     ff: str = "glu"  # glu | mlp | none
     ff_expand: int = 2
     dropout: float = 0.0
+    tie_dropout: bool = False  # one dropout mask per sequence and channel, shared over time (the S4 code's tie_dropout)
     pool: str = "mean"  # mean | last (sequence-level heads); per-step tasks use none
 
 
