@@ -163,17 +163,52 @@ def ssmkit_optimizer(model: nn.Module, lr: float = 0.01, weight_decay: float = 0
     return torch.optim.AdamW(param_groups(model, lr, weight_decay), lr=lr)
 
 
+class SkipOnly(nn.Module):
+    """An SSM layer without its convolution: y = dropout(D x). Used only to measure what the rest of the step costs."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor, rate: float = 1.0) -> Tensor:
+        return self.layer.dropout(x * self.layer.D[0])
+
+
 MODELS = ("reference", "ssmkit")
+# "ssmkit-noconv": ssmkit's model with every SSM convolution removed (the floor set by everything else in the step)
+ALL_MODELS = MODELS + ("ssmkit-noconv",)
 
 
 def build(which: str, d_model: int) -> tuple[nn.Module, torch.optim.Optimizer]:
     if which == "reference":
         model = ReferenceS4Model(d_model=d_model)
         return model, reference_optimizer(model)
-    if which == "ssmkit":
+    if which in ("ssmkit", "ssmkit-noconv"):
         model = ssmkit_model(d_model)
+        if which == "ssmkit-noconv":
+            for block in model.blocks:
+                block.layer = SkipOnly(block.layer)
         return model, ssmkit_optimizer(model)
-    raise ValueError(f"model must be one of {MODELS}, got {which!r}")
+    raise ValueError(f"model must be one of {ALL_MODELS}, got {which!r}")
+
+
+def glu_matmul_seconds(d_model: int, batch: int, length: int, n_layers: int = 4, repeats: int = 3) -> float:
+    """Median seconds of the GLU linears' matrix products in one step: per layer (B·L, H) @ (H, 2H) forward and
+    the two backward products, for n_layers layers (the part of the step that runs at the machine's matmul speed)."""
+    H, N = d_model, batch * length
+    x, W, g = torch.randn(N, H), torch.randn(2 * H, H), torch.randn(N, 2 * H)
+
+    def products() -> None:
+        for _ in range(n_layers):
+            x @ W.t(), g @ W, g.t() @ x
+
+    products()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        products()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 # ---- timing -------------------------------------------------------------------------------------------------------
@@ -212,6 +247,7 @@ def time_steps(which: str, d_model: int, batch: int, length: int, warmup: int, r
         "times_s": times,
         "cpu_s": cpu_times,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "glu_matmul_s": glu_matmul_seconds(d_model, batch, length) if which == "ssmkit-noconv" else None,
     }
 
 
@@ -303,12 +339,31 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
                 f"{ref['median_cpu_s'] / ours['median_cpu_s']:.2f}x | "
                 f"{ref['peak_rss_mib']:.0f} / {ours['peak_rss_mib']:.0f} |"
             )
+    floors = [r for r in rows if r["model"] == "ssmkit-noconv"]
+    if floors:
+        lines += [
+            "",
+            "What bounds the ratio: ssmkit's step with every SSM convolution removed (the layer returns D x), and the "
+            "GLU linears' matrix products alone (12 per step), against the reference's step.",
+            "",
+            "| d_model | threads | ssmkit without convolutions s/step | CPU s | reference / that (wall) | (CPU) "
+            "| GLU matmuls s/step |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in floors:
+            ref = by.get(("reference", r["d_model"], r["threads"]))
+            rw = f"{ref['median_s'] / r['median_s']:.2f}x" if ref else "n/a"
+            rc = f"{ref['median_cpu_s'] / r['median_cpu_s']:.2f}x" if ref else "n/a"
+            lines.append(
+                f"| {r['d_model']} | {r['threads']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} | {rw} | {rc} | "
+                f"{r['glu_matmul_s']:.3f} |"
+            )
     lines += ["", "Per-step times (s):", ""]
     for r in rows:
         times = ", ".join(f"{x:.3f}" for x in r["times_s"])
         cpu = ", ".join(f"{x:.3f}" for x in r["cpu_s"])
         lines.append(f"- {r['model']}, d_model {r['d_model']}, {r['threads']} thread(s): wall {times}; CPU {cpu}")
-    stem = "train_step_malloc" if args.malloc_reuse else "train_step"
+    stem = args.name or ("train_step_malloc" if args.malloc_reuse else "train_step")
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (out / f"{stem}.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
     _plot(rows, args, out / f"{stem}.png")
@@ -347,7 +402,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per process")
     parser.add_argument("--rounds", type=int, default=2, help="processes per configuration, alternating the models")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(MODELS),
+        choices=ALL_MODELS,
+        help="ssmkit-noconv: ssmkit without its SSM convolutions, and the GLU matmuls alone (what bounds the ratio)",
+    )
+    parser.add_argument("--name", default=None, help="output file stem (default train_step[_malloc])")
     parser.add_argument("--out", default="benchmarks", help="folder for train_step.md / .json / .png")
     parser.add_argument(
         "--malloc-reuse",
@@ -382,6 +444,8 @@ def run(args: argparse.Namespace) -> None:
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from the rounds of one configuration: medians over all their timed steps, the largest peak."""
     row = dict(runs[0])
+    if any(r.get("glu_matmul_s") is not None for r in runs):
+        row["glu_matmul_s"] = statistics.median(r["glu_matmul_s"] for r in runs)
     row["times_s"] = [x for r in runs for x in r["times_s"]]
     row["cpu_s"] = [x for r in runs for x in r["cpu_s"]]
     row["median_s"] = statistics.median(row["times_s"])
@@ -396,6 +460,9 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--threads", *map(str, args.threads), "--batch", str(args.batch), "--length", str(args.length)]
     parts += ["--warmup", str(args.warmup), "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
     parts += ["--out", str(args.out)] + (["--malloc-reuse"] if args.malloc_reuse else [])
+    parts += (["--models", *args.models] if list(args.models) != list(MODELS) else []) + (
+        ["--name", args.name] if args.name else []
+    )
     return " ".join(parts)
 
 
