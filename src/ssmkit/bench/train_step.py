@@ -375,17 +375,18 @@ def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"H={d}\n{t} thr" for d in args.d_models for t in args.threads]
     width = 0.38
-    for i, which in enumerate(MODELS):
-        by = {(r["d_model"], r["threads"]): r["median_s"] for r in rows if r["model"] == which}
-        vals = [by.get((d, t), float("nan")) for d in args.d_models for t in args.threads]
-        ax.bar([j + (i - 0.5) * width for j in range(len(labels))], vals, width, label=which)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylabel("seconds per AdamW step (median)")
-    ax.set_title(f"sMNIST training step, batch {args.batch}, L = {args.length}")
-    ax.legend()
+    for ax, key, what in zip(axes, ("median_s", "median_cpu_s"), ("wall-clock", "process CPU"), strict=True):
+        for i, which in enumerate(MODELS):
+            by = {(r["d_model"], r["threads"]): r[key] for r in rows if r["model"] == which}
+            vals = [by.get((d, t), float("nan")) for d in args.d_models for t in args.threads]
+            ax.bar([j + (i - 0.5) * width for j in range(len(labels))], vals, width, label=which)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylabel(f"{what} seconds per AdamW step (median)")
+        ax.legend()
+    fig.suptitle(f"sMNIST training step, batch {args.batch}, L = {args.length}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
