@@ -214,20 +214,24 @@ def glu_matmul_seconds(d_model: int, batch: int, length: int, n_layers: int = 4,
 # ---- timing -------------------------------------------------------------------------------------------------------
 
 
-def time_steps(which: str, d_model: int, batch: int, length: int, warmup: int, repeats: int) -> dict[str, Any]:
+def time_steps(
+    which: str, d_model: int, batch: int, length: int, warmup: int, repeats: int, device: str = "cpu"
+) -> dict[str, Any]:
     """Median seconds per optimiser step (zero_grad, forward, loss, backward, AdamW step) in this process."""
     torch.manual_seed(0)
-    model, opt = build(which, d_model)
+    model, _ = build(which, d_model)
+    model = model.to(device)
+    opt = (reference_optimizer if which == "reference" else ssmkit_optimizer)(model)  # over the moved parameters
     model.train()
-    u = torch.randn(batch, length, 1)  # (B, L, 1): one pixel per step
-    target = torch.randint(0, 10, (batch,))
+    u = torch.randn(batch, length, 1, device=device)  # (B, L, 1): one pixel per step
+    target = torch.randint(0, 10, (batch,), device=device)
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(u), target)
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item()  # waits for the device
 
     for _ in range(warmup):
         step()
@@ -247,6 +251,8 @@ def time_steps(which: str, d_model: int, batch: int, length: int, warmup: int, r
         "times_s": times,
         "cpu_s": cpu_times,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_device_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+        "device": device,
         "glu_matmul_s": glu_matmul_seconds(d_model, batch, length) if which == "ssmkit-noconv" else None,
     }
 
@@ -258,14 +264,15 @@ MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHO
 
 def _child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads[0])
-    result = time_steps(args.model, args.d_model, args.batch, args.length, args.warmup, args.repeats)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    result = time_steps(args.model, args.d_model, args.batch, args.length, args.warmup, args.repeats, device)
     print("RESULT " + json.dumps(result))
 
 
 def _run_child(which: str, d_model: int, threads: int, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "ssmkit.bench.train_step", "--child", "--model", which, "--d-model", str(d_model)]
     cmd += ["--threads", str(threads), "--batch", str(args.batch), "--length", str(args.length)]
-    cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+    cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats), "--device", args.device]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if args.malloc_reuse:
         env.update(MALLOC_REUSE_ENV)
@@ -308,7 +315,8 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs; torch {m['torch']}, Python {m['python']}; "
+        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs; device {rows[0]['device']}; torch {m['torch']}, "
+        f"Python {m['python']}; "
         f"load average (1, 5, 15 min) at start {loads[0]}, at end {loads[1]}.",
         "",
         f"One AdamW step (zero_grad, forward, cross-entropy, backward, step) on a random batch of {args.batch} "
@@ -418,15 +426,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run both models with glibc keeping freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_); "
         "results go to train_step_malloc.*",
     )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when present")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (H=32, B=4, L=64, one step): a quick check")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="ssmkit", help=argparse.SUPPRESS)
     parser.add_argument("--d-model", type=int, default=128, help=argparse.SUPPRESS)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
     if args.child:
         _child(args)
-        return
+        return 0
+    if args.quick:
+        args.d_models, args.threads, args.batch, args.length = [32], args.threads[:1], 4, 64
+        args.warmup, args.repeats, args.rounds = 1, 1, 1
     command = _command(args)
     start = _load()
     rows = []
@@ -440,6 +453,7 @@ def run(args: argparse.Namespace) -> None:
                     runs[which].append(r)
             rows += [_merge(rs) for rs in runs.values()]
     write_report(rows, args, (start, _load()), command)
+    return 0
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -461,17 +475,18 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--threads", *map(str, args.threads), "--batch", str(args.batch), "--length", str(args.length)]
     parts += ["--warmup", str(args.warmup), "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
     parts += ["--out", str(args.out)] + (["--malloc-reuse"] if args.malloc_reuse else [])
+    parts += [] if args.device == "auto" else ["--device", args.device]
     parts += (["--models", *args.models] if list(args.models) != list(MODELS) else []) + (
         ["--name", args.name] if args.name else []
     )
     return " ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    run(parser.parse_args(argv))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
