@@ -14,6 +14,7 @@ from ssmkit.layers import LSSL
 
 from . import ssm_checks
 from .cases_s4 import EULER_DT, EULER_UNSTABLE, LSSL_DISCS, LSSL_INITS
+from .contract import rel_err
 
 make = functools.partial(LSSL, 3, d_state=8)
 STABLE_INITS = tuple(m for m in LSSL_INITS if m != "random")  # "random" is an unstable baseline by design
@@ -94,3 +95,22 @@ def test_step_cache_follows_parameter_updates():
 @pytest.mark.parametrize("init, disc", [("legs", "bilinear"), ("legt", "zoh"), ("lmu", "backward_euler")])
 def test_long_chunk_from_nonzero_state(init, disc):
     ssm_checks.check_long_chunk_from_nonzero_state(make(init=init, disc=disc, channels=2))
+
+
+def test_step_chunk_has_no_per_token_loop(monkeypatch):
+    """step_chunk is parallel: it never goes through the one-token recurrence (`_advance`), yet equals it."""
+    layer = make(channels=2).double().eval()
+    x = torch.randn(2, 20, 3, dtype=torch.float64)
+    state = layer.initial_state(2)
+    with torch.no_grad():
+        ys = []
+        for t in range(20):
+            y_t, state = layer.step(x[:, t], state)
+            ys.append(y_t)
+
+        def no_loop(*args, **kwargs):
+            raise AssertionError("step_chunk stepped token by token")
+
+        monkeypatch.setattr(layer, "_advance", no_loop)
+        y_chunk, s_chunk = layer.step_chunk(x, layer.initial_state(2))
+    assert rel_err(y_chunk, torch.stack(ys, 1)) < 1e-10
