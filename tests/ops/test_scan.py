@@ -9,7 +9,7 @@ import torch
 from torch.autograd import gradcheck
 
 from ssmkit.ops import scan
-from ssmkit.ops.scan import IMPLS, chunk_size
+from ssmkit.ops.scan import IMPLS, _auto_impl, chunk_size
 
 FAST = [i for i in IMPLS if i != "loop"]
 WIDE = {torch.float32: torch.float64, torch.float64: torch.float64, torch.complex64: torch.complex128}
@@ -158,7 +158,8 @@ def test_small_modulus_at_a_million_steps(impl, dtype_index):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("B, N", [(2, 8), (4, 128)], ids=["small", "large"])
 def test_auto_agrees_with_the_loop(B, N, threads):
-    """auto picks chunked or the sequential kernel by size and threads: every choice, with gradients."""
+    """auto picks the chunked scan for small B·N and the sequential kernel for large, at 1 and 2 threads: both agree
+    with the loop, gradients included."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -171,6 +172,7 @@ def _check_auto(B, N):
     g = torch.Generator().manual_seed(5)
     a = random_a((B, 30, N), torch.complex64, g).requires_grad_()
     b = torch.randn(B, 30, N, generator=g, dtype=torch.complex64, requires_grad=True)
+    assert _auto_impl(b) == ("sequential" if B * N >= 512 else "chunked")
     h = scan(a, b)
     ref = scan(a.detach().to(torch.complex128), b.detach().to(torch.complex128), impl="loop")
     assert rel_err(h.detach(), ref) <= 1e-5

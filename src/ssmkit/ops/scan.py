@@ -21,7 +21,7 @@ Implementations (`impl=`), all giving the same values and gradients:
   the length, fill in the even positions). O(L) work, O(log L) depth. Powers of a time-invariant a are built in
   float64, so repeated squaring does not lose precision in complex64.
 - "fft": time-invariant a only. h = K * b, a causal convolution with the kernel K_k = a^k (built in float64), by FFT.
-- "auto": "sequential" on CPU with one thread when B·N >= 512, else "chunked" (benchmarks/scan.md).
+- "auto": "sequential" on CPU when B·N >= 512, else "chunked" (benchmarks/scan.md).
 
 Memory traffic is the cost: the scan does O(1) arithmetic per element, so a fwd+bwd must at least read b and the
 incoming gradient and write h and dLoss/db (and read and write a_t's worth when a is time-varying). Two things
@@ -78,18 +78,18 @@ def scan(a: Tensor, b: Tensor, h0: Tensor | None = None, impl: str = "auto") -> 
 
 
 def _auto_impl(b: Tensor) -> str:
-    """The fastest implementation for b's size, device and threads (measured in benchmarks/scan.md).
+    """The fastest implementation for b's size and device (measured in benchmarks/scan.md).
 
-    On CPU the scan is bound by memory traffic and per-operation overhead. With one thread the sequential kernel (one
-    pass over b and h, one small operation per step, a one-pass backward) is the fastest once a step has a few hundred
-    elements (B·N >= 512): at B = 16, N = 256, L = 16384, fwd+bwd, 1.6 s against the chunked scan's 1.9 s and the
-    autograd loop's 3.5 s. With more threads the chunked scan's 2·sqrt(L) large operations use them and win (1.0 s
-    against 1.4 s at 2 threads), and below B·N = 512 they win at any thread count (10x at B·N = 64). (On a machine
-    whose cores are all busy, multi-threaded operations wait for each other: there, set torch.set_num_threads(1).)
-    On accelerators, where each operation is a kernel launch, the chunked scan is the choice (not measured: no GPU).
+    On CPU the scan is bound by memory traffic and per-operation overhead. The sequential kernel (one pass over b and
+    h, one small operation per step, a one-pass backward) is the fastest once a step has a few hundred elements
+    (B·N >= 512), at any thread count: at B = 16, N = 256, L = 16384, fwd+bwd, 1.9 s against the chunked scan's 5.3 s
+    with one thread and 15 s with two (the 2-thread chunked scan won, 1.0 s against 1.4 s, only in an earlier run on
+    a nearly idle machine; on a busy one its multi-threaded operations wait for each other). Below B·N = 512 the
+    chunked scan's larger operations win (10x at B·N = 64). On accelerators, where each operation is a kernel launch,
+    the chunked scan is the choice (not measured: no GPU here).
     """
     B, L, N = b.shape
-    if b.device.type == "cpu" and torch.get_num_threads() == 1 and B * N >= 512:
+    if b.device.type == "cpu" and B * N >= 512:
         return "sequential"
     return "chunked"
 
