@@ -69,7 +69,7 @@ def test_quick_streaming(tmp_path):
     assert [r[0] for r in summary[1:]] == list(streaming.MODELS)
     assert buckets[0][1:] == list(streaming.MODELS)
     assert buckets[-1][0] == "128 .. 256"  # power-of-two buckets, the last one up to the final position
-    state_mib = {r[0]: float(r[-1]) for r in summary[1:]}
+    state_mib = {r[0]: float(r[-2]) for r in summary[1:]}
     assert state_mib["transformer"] > 10 * state_mib["s4d"]  # the KV cache grew; the SSM state did not
 
 

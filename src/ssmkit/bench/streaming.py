@@ -129,13 +129,13 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
     for name in args.models:
         res = results[name]
         if name not in stats:
-            summary_rows.append([name, res.get("error", "—"), "", "", "", "", ""])
+            summary_rows.append([name, res.get("error", "—"), "", "", "", "", "", ""])
             continue
         s = stats[name]
         summary_rows.append(
             [name, f"{s['median_s'] * 1e3:.3f}", f"{s['buckets'][min(6, len(s['buckets']) - 1)][2] * 1e3:.3f}",
              f"{s['buckets'][-1][2] * 1e3:.3f}", f"{s['slope_s_per_position'] * 1e9:.3g}",
-             f"{100 * s['drift']:+.1f}%", f"{res['state_mib']:.3g}"]
+             f"{100 * s['drift']:+.1f}%", f"{res['state_mib']:.3g}", "{:.1f} / {:.1f}".format(*res["load"])]
         )  # fmt: skip
     edges = stats[names[0]]["buckets"] if names else []
     bucket_rows = [
@@ -158,6 +158,7 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
                 "slope (ns per position)",
                 f"fitted drift over {P} positions",
                 f"state MiB at position {P}",
+                "load before / after",
             ],
             summary_rows,
         ),  # fmt: skip
@@ -167,6 +168,9 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
         common.markdown_table(["positions", *names], bucket_rows) if names else "(nothing measured)",
         "",
         "How it is measured: " + " ".join(__doc__.split("\n\n")[1].split()),
+        "",
+        "The models run one after the other on a shared machine: a change of load during one model's run shows up as "
+        "drift too, so read the drift with the load column and the bucket medians.",
         "",
         " ".join(__doc__.split("\n\n")[2].split()),
     ]
