@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
         fwd_rate = res["fwd_flops"] / res["fwd_s"] / 1e9
         bwd_rate = res["bwd_flops"] / res["bwd_s"] / 1e9
         rows.append(
-            [kernel, L, f"{res['fwd_flops'] / 1e9:.3g}", f"{res['fwd_s'] * 1e3:.3g}", f"{fwd_rate:.2f}",
-             f"{100 * fwd_rate / peak:.1f}%", f"{res['bwd_flops'] / 1e9:.3g}", f"{res['bwd_s'] * 1e3:.3g}",
+            [kernel, L, f"{res['fwd_flops'] / 1e9:.3g}", common.fmt_ms(res["fwd_s"]), f"{fwd_rate:.2f}",
+             f"{100 * fwd_rate / peak:.1f}%", f"{res['bwd_flops'] / 1e9:.3g}", common.fmt_ms(res["bwd_s"]),
              f"{bwd_rate:.2f} ({100 * bwd_rate / peak:.1f}%)"]
         )  # fmt: skip
     body = [
