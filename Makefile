@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml scripts/install_torch.sh
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/ssmkit hippo
+	$(VENV)/bin/ssmkit train copying
 
 test: setup
 	$(PY) -m ruff check src tests benchmarks
