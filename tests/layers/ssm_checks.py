@@ -167,3 +167,22 @@ def check_long_chunk_from_nonzero_state(layer, L: int = 150, tol: float = 1e-10)
     assert rel_err(y_chunk, torch.stack(ys, 1)) < tol
     as_real = torch.view_as_real if state.is_complex() else (lambda t: t)
     assert rel_err(as_real(s_chunk), as_real(state)) < tol
+
+
+def check_step_chunk_has_no_per_token_loop(layer, monkeypatch) -> None:
+    """step_chunk is parallel: it never goes through the one-token recurrence (`_advance`), yet equals it."""
+    layer = layer.double().eval()
+    x = torch.randn(2, 20, layer.d_model, dtype=torch.float64)
+    state = layer.initial_state(2)
+    with torch.no_grad():
+        ys = []
+        for t in range(20):
+            y_t, state = layer.step(x[:, t], state)
+            ys.append(y_t)
+
+        def no_loop(*args, **kwargs):
+            raise AssertionError("step_chunk stepped token by token")
+
+        monkeypatch.setattr(layer, "_advance", no_loop)
+        y_chunk, _ = layer.step_chunk(x, layer.initial_state(2))
+    assert rel_err(y_chunk, torch.stack(ys, 1)) < 1e-10

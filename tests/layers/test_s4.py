@@ -137,19 +137,4 @@ def test_long_chunk_from_nonzero_state(init):
 
 
 def test_step_chunk_has_no_per_token_loop(monkeypatch):
-    """step_chunk is parallel: it never goes through the one-token recurrence (`_advance`), yet equals it."""
-    layer = make(channels=2).double().eval()
-    x = torch.randn(2, 20, 3, dtype=torch.float64)
-    state = layer.initial_state(2)
-    with torch.no_grad():
-        ys = []
-        for t in range(20):
-            y_t, state = layer.step(x[:, t], state)
-            ys.append(y_t)
-
-        def no_loop(*args, **kwargs):
-            raise AssertionError("step_chunk stepped token by token")
-
-        monkeypatch.setattr(layer, "_advance", no_loop)
-        y_chunk, s_chunk = layer.step_chunk(x, layer.initial_state(2))
-    assert rel_err(y_chunk, torch.stack(ys, 1)) < 1e-10
+    ssm_checks.check_step_chunk_has_no_per_token_loop(make(channels=2), monkeypatch)
