@@ -260,6 +260,24 @@ def test_adamw_over_param_groups_gives_ssm_parameters_their_own_lr_and_no_decay(
     assert any("log_dt" in n for n, p in model.named_parameters() if get_hint(p))
 
 
+def test_layer_lr_per_group_from_the_config_puts_dt_at_the_global_lr():
+    """layer_options.lr {dt: null, A, B} as the S4 repo's LRA configs: log Δ at optim.lr, A and B at their lr, all
+    three without weight decay (the published configs s4_listops, s4_image, ... use it)."""
+    from ssmkit.train.build import build_model, build_optimizer, build_task
+
+    opts = "{d_state: 8, lr: {dt: null, A: 0.001, B: 0.002}}"
+    cfg = load_config("tiny", ["model.layer=s4", f"model.layer_options={opts}", "optim.lr=0.01"])
+    model = build_model(cfg, build_task(cfg))
+    group_of = {id(p): (g["lr"], g["weight_decay"]) for g in build_optimizer(cfg, model).param_groups
+                for p in g["params"]}  # fmt: skip
+    seen = {}
+    for name, p in model.named_parameters():
+        seen.setdefault(name.rsplit(".", 1)[-1], set()).add(group_of[id(p)])
+    assert seen["log_dt"] == {(0.01, 0.0)}
+    assert seen["log_A_real"] == seen["A_imag"] == seen["P"] == {(0.001, 0.0)}
+    assert seen["B"] == {(0.002, 0.0)}
+
+
 @pytest.mark.parametrize(
     "task,options,metric",
     [

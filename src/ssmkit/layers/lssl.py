@@ -55,7 +55,8 @@ class LSSL(SSMLayer):
         bidirectional: add an anticausal kernel (its own C) over the future of the sequence; no step mode then.
         dropout: on the output.
         dt_min, dt_max: range of the log-uniform Δ init.
-        lr, weight_decay: optimiser hints for A, B and log Δ (None = the optimiser's default).
+        lr, weight_decay: optimiser hints for A, B and log Δ (None = the optimiser's default); lr may also be a
+            mapping {dt, A, B}, groups not named at the optimiser's lr (`ssm_common.ssm_lrs`).
         measure_kwargs: extra keyword arguments for `hippo.transition` (e.g. {"convention": "paper"}).
     """
 
@@ -71,7 +72,7 @@ class LSSL(SSMLayer):
         dropout: float = 0.0,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
-        lr: float | None = 1e-3,
+        lr: float | dict[str, float | None] | None = 1e-3,
         weight_decay: float | None = 0.0,
         measure_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -89,8 +90,8 @@ class LSSL(SSMLayer):
             _check_euler_stable(A, self.dt_max)
         dtype = torch.get_default_dtype()
         if self.learn_A:
-            self.A = ssm_parameter(A.to(dtype), lr, weight_decay)  # (N, N) real
-            self.B = ssm_parameter(B.to(dtype), lr, weight_decay)  # (N,) real
+            self.A = ssm_parameter(A.to(dtype), self.ssm_lr["A"], weight_decay)  # (N, N) real
+            self.B = ssm_parameter(B.to(dtype), self.ssm_lr["B"], weight_decay)  # (N,) real
         else:
             self.register_buffer("A", A.to(dtype))
             self.register_buffer("B", B.to(dtype))

@@ -61,7 +61,10 @@ class S4(SSMLayer):
         channels: output channels per input channel (rows of C sharing one state), mixed back to H by a linear layer.
         bidirectional: second set of C rows for an anticausal kernel; no step mode then.
         dropout: on the output. dt_min, dt_max: log-uniform Δ init range.
-        lr, weight_decay: optimiser hints for Λ, P, B and log Δ (the paper: lr 1e-3, no weight decay).
+        lr: optimiser lr hint for the SSM parameters: one number (or None = the optimiser's lr) for Λ, P, B and log Δ,
+            or a mapping {dt, A, B} (A = Λ and P), groups not named at the optimiser's lr, as the S4 code's kernel
+            `lr` (`ssm_common.ssm_lrs`). The paper: 1e-3; its LRA configs: {dt: None, A: 1e-3, B: 1e-3}.
+        weight_decay: for the same parameters (the paper: 0).
         disc: only "bilinear" (the DPLR kernel's discretisation, S4 eq. (3)); accepted for a uniform API.
         kernel_dtype: real dtype the convolution kernel is computed in, then rounded to the layer's dtype. float64 by
             default: in float32 the generating-function route loses up to ~5e-5 relative (fout, lagt, whose poles
@@ -81,7 +84,7 @@ class S4(SSMLayer):
         dropout: float = 0.0,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
-        lr: float | None = 1e-3,
+        lr: float | dict[str, float | None] | None = 1e-3,
         weight_decay: float | None = 0.0,
         kernel_dtype: torch.dtype | None = torch.float64,
     ) -> None:
@@ -100,10 +103,11 @@ class S4(SSMLayer):
         Lambda, P, B = dplr(init, d_state, self.rank)  # complex128 (N/2,), (R, N/2), (N/2,)
         dtype = torch.get_default_dtype()
         re = Lambda.real.clamp(max=_MAX_RE_LAMBDA)
-        self.log_A_real = ssm_parameter(torch.log(-re).expand(H, N2).to(dtype).clone(), lr, weight_decay)  # (H, N/2)
-        self.A_imag = ssm_parameter(Lambda.imag.expand(H, N2).to(dtype).clone(), lr, weight_decay)  # (H, N/2)
-        self.P = ssm_parameter(complex_parameter(P.unsqueeze(1).expand(self.rank, H, N2)), lr, weight_decay)
-        self.B = ssm_parameter(complex_parameter(B.expand(H, N2)), lr, weight_decay)  # (H, N/2, 2)
+        lr_A, lr_B = self.ssm_lr["A"], self.ssm_lr["B"]
+        self.log_A_real = ssm_parameter(torch.log(-re).expand(H, N2).to(dtype).clone(), lr_A, weight_decay)  # (H, N/2)
+        self.A_imag = ssm_parameter(Lambda.imag.expand(H, N2).to(dtype).clone(), lr_A, weight_decay)  # (H, N/2)
+        self.P = ssm_parameter(complex_parameter(P.unsqueeze(1).expand(self.rank, H, N2)), lr_A, weight_decay)
+        self.B = ssm_parameter(complex_parameter(B.expand(H, N2)), lr_B, weight_decay)  # (H, N/2, 2)
         C = torch.randn(self.n_directions, channels, H, N2, dtype=torch.complex128)  # unit variance, as S4
         self.C = nn.Parameter(complex_parameter(C))  # (S, channels, H, N/2, 2)
 

@@ -53,7 +53,10 @@ class S4D(SSMLayer):
         channels: output channels per input channel (rows of C sharing one state), mixed back to H by a linear layer.
         bidirectional: second set of C rows read the state of the reversed sequence (anticausal kernel); no step mode.
         dropout: on the output. dt_min, dt_max: log-uniform Δ init range.
-        lr, weight_decay: optimiser hints for Λ, B and log Δ (the paper: lr 1e-3, no weight decay).
+        lr: optimiser lr hint for the SSM parameters: one number (or None = the optimiser's lr) for Λ, B and log Δ, or
+            a mapping {dt, A, B} (A = Λ), groups not named at the optimiser's lr, as the S4 code's kernel `lr`
+            (`ssm_common.ssm_lrs`). The paper: 1e-3.
+        weight_decay: for the same parameters (the paper: 0).
     """
 
     def __init__(
@@ -67,7 +70,7 @@ class S4D(SSMLayer):
         dropout: float = 0.0,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
-        lr: float | None = 1e-3,
+        lr: float | dict[str, float | None] | None = 1e-3,
         weight_decay: float | None = 0.0,
     ) -> None:
         check_int("d_model", d_model)
@@ -82,9 +85,10 @@ class S4D(SSMLayer):
             raise ValueError(f"init {init!r} gave an eigenvalue with Re >= 0; S4D needs Re Λ < 0")
         Lambda = Lambda.expand(H, n)
         dtype = torch.get_default_dtype()
-        self.log_A_real = ssm_parameter(torch.log(-Lambda.real).to(dtype).clone(), lr, weight_decay)  # (H, n) real
-        self.A_imag = ssm_parameter(Lambda.imag.to(dtype).clone(), lr, weight_decay)  # (H, n) real
-        self.B = ssm_parameter(complex_parameter(B.expand(H, n)), lr, weight_decay)  # (H, n, 2) = complex (H, n)
+        lr_A, lr_B = self.ssm_lr["A"], self.ssm_lr["B"]
+        self.log_A_real = ssm_parameter(torch.log(-Lambda.real).to(dtype).clone(), lr_A, weight_decay)  # (H, n) real
+        self.A_imag = ssm_parameter(Lambda.imag.to(dtype).clone(), lr_A, weight_decay)  # (H, n) real
+        self.B = ssm_parameter(complex_parameter(B.expand(H, n)), lr_B, weight_decay)  # (H, n, 2) = complex (H, n)
         # C (S, channels, H, n, 2) = complex, unit variance (S4D code)
         C = torch.randn(self.n_directions, channels, H, n, dtype=torch.complex128)
         self.C = nn.Parameter(complex_parameter(C))

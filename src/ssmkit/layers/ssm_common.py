@@ -5,6 +5,7 @@ learned step Δ_h. This module holds only what does not depend on how A is param
 
 - Δ: stored as log Δ (H,) or (channels·H,), initialised log-uniform in [dt_min, dt_max] (LSSL §4, S4 App. D.2);
   `rate` at call time multiplies Δ (S4 §5.2, the half-rate Speech Commands test).
+- the optimiser hints of the SSM parameters (`ssm_lrs`): one lr for Δ, A and B, or one per group {dt, A, B}.
 - channels: each input channel h has `channels` outputs (S4's output channels: `channels` rows of C for one state;
   LSSL's M copies), mixed back to H by one Linear(channels·H -> H) when channels > 1.
 - D: skip term y += D u, one per (channel, h), D (channels, H).
@@ -71,6 +72,36 @@ def init_log_dt(shape: tuple[int, ...], dt_min: float, dt_max: float) -> Tensor:
     return (math.log(dt_min) + u * (math.log(dt_max) - math.log(dt_min))).to(torch.get_default_dtype())
 
 
+SSM_LR_GROUPS = ("dt", "A", "B")
+
+
+def ssm_lrs(lr: Any) -> dict[str, float | None]:
+    """The learning-rate hint of each SSM parameter group {dt, A, B} from a layer's `lr` option.
+
+    The S4 authors' code (state-spaces/s4, src/models/sequence/kernels/kernel.py, `Kernel.__init__` and `register`)
+    takes the kernel's `lr` as either one value for all of Δ, A and B (None = the optimiser's global lr) or a mapping
+    {dt, A, B} in which every group not named gets None; e.g. its LRA configs set `lr: {dt: null, A: 0.001, B: 0.001}`,
+    Δ at the global lr. Every such parameter gets weight decay 0 whatever its lr (the code's `wd: 0.0`), as here.
+    Groups: dt = log Δ; A = Λ (and P for S4, A for LSSL); B = B. An lr of 0 keeps the group fixed (AdamW then moves
+    nothing), where the S4 code registers a buffer instead.
+    """
+    if isinstance(lr, dict):
+        unknown = sorted(set(map(str, lr)) - set(SSM_LR_GROUPS))
+        if unknown:
+            raise ValueError(f"lr mapping has unknown group(s) {unknown}; valid groups: {', '.join(SSM_LR_GROUPS)}")
+        lrs = {k: lr.get(k) for k in SSM_LR_GROUPS}
+    else:
+        lrs = dict.fromkeys(SSM_LR_GROUPS, lr)
+    for k, v in lrs.items():
+        ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0)
+        if not ok:
+            raise ValueError(
+                f"lr must be a number >= 0, null (the optimiser's lr) or a mapping {{dt, A, B}} of those; got "
+                f"{v!r} for {k} (in YAML write 1.0e-3 or 0.001: a bare 1e-3 is read as a string)"
+            )
+    return lrs
+
+
 def ssm_parameter(value: Tensor, lr: float | None, weight_decay: float | None) -> nn.Parameter:
     """A state-space parameter (A / Λ, P, B, log Δ) with the papers' optimiser hints: own lr, no weight decay."""
     return set_hint(nn.Parameter(value), lr=lr, weight_decay=weight_decay)
@@ -102,10 +133,11 @@ class SSMLayer(SequenceLayer):
         dt_min: float,
         dt_max: float,
         dt_shape: tuple[int, ...],
-        lr: float | None,
+        lr: float | dict[str, float | None] | None,
         weight_decay: float | None,
     ) -> None:
         super().__init__()
+        self.ssm_lr = ssm_lrs(lr)  # {dt, A, B} -> lr hint (None = the optimiser's lr)
         self.d_model = check_int("d_model", d_model)
         self.channels = check_int("channels", channels)
         if not isinstance(bidirectional, bool):
@@ -115,7 +147,8 @@ class SSMLayer(SequenceLayer):
             raise ValueError(f"dropout must be a number in [0, 1); got {dropout!r}")
         check_dt_range(dt_min, dt_max)
         self.dt_min, self.dt_max = float(dt_min), float(dt_max)
-        self.log_dt = ssm_parameter(init_log_dt(dt_shape, dt_min, dt_max), lr, weight_decay)  # real dt_shape
+        log_dt = init_log_dt(dt_shape, dt_min, dt_max)  # real dt_shape
+        self.log_dt = ssm_parameter(log_dt, self.ssm_lr["dt"], weight_decay)
         self.D = nn.Parameter(torch.randn(channels, d_model))  # (channels, H) real, as the S4 code
         self.output_linear = nn.Linear(channels * d_model, d_model) if channels > 1 else None
         self.dropout = nn.Dropout(dropout)
