@@ -50,4 +50,10 @@ CASES += [
     _case("s4-legs-rank2", S4, rank=2),
     _case("s4-legs-channels2", S4, channels=2),
     _case("s4-fout-channels2-bi", S4, init="fout", channels=2, bidirectional=True),
+    # n_ssm: (A, B) shared across channels (H = 3: one SSM; H = 4: two, channel h taking SSM h mod 2)
+    _case("s4d-legs-nssm1", S4D, n_ssm=1),
+    _case("s4-legs-nssm1", S4, n_ssm=1),
+    ("s4d-lin-nssm2-bi", functools.partial(S4D, 4, d_state=N, init="lin", n_ssm=2, bidirectional=True)),
+    ("s4-legs-nssm2", functools.partial(S4, 4, d_state=N, n_ssm=2)),
+    ("s4-legt-rank2-nssm2-channels2", functools.partial(S4, 4, d_state=N, init="legt", n_ssm=2, channels=2)),
 ]

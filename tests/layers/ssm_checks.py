@@ -186,3 +186,38 @@ def check_step_chunk_has_no_per_token_loop(layer, monkeypatch) -> None:
         monkeypatch.setattr(layer, "_advance", no_loop)
         y_chunk, _ = layer.step_chunk(x, layer.initial_state(2))
     assert rel_err(y_chunk, torch.stack(ys, 1)) < 1e-10
+
+
+def check_n_ssm_is_tiled_sharing(make, names) -> None:
+    """A layer with n_ssm = 2 over H = 4 (its shared parameters `names` perturbed so the two SSMs differ) equals the
+    same layer with one SSM per channel holding copy h mod 2 in channel h (the S4 code's tiling), in the convolution
+    and in the step; with the contract (parallel == step == step_chunk) on top."""
+    from .contract import assert_layer_contract
+
+    torch.manual_seed(0)
+    shared = make(4, n_ssm=2).double()
+    full = make(4).double()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name in names:
+            p = getattr(shared, name)
+            p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype) * p.abs().clamp_min(0.1))
+        state = shared.state_dict()
+        for name in names:
+            dim = 1 if name == "P" else 0  # P is (R, S, N/2, 2)
+            state[name] = torch.cat([state[name]] * 2, dim=dim)  # (.., S, ..) -> (.., H, ..): channel h -> copy h mod S
+        full.load_state_dict(state)
+    assert tuple(getattr(shared, names[0]).shape)[0 if names[0] != "P" else 1] == 2
+    x = _x(4)
+    with torch.no_grad():
+        assert rel_err(shared(x), full(x)) < 1e-12
+        assert not torch.allclose(full(x)[..., 0], full(x)[..., 1])  # the two SSMs differ
+    assert_layer_contract(shared, dtype=torch.float64)
+    assert_layer_contract(shared, dtype=torch.float32)
+
+
+def check_bad_n_ssm(make) -> None:
+    with pytest.raises(ValueError, match="n_ssm must divide d_model"):
+        make(4, n_ssm=3)
+    with pytest.raises(ValueError, match="n_ssm must be an integer"):
+        make(4, n_ssm=0)

@@ -138,3 +138,8 @@ def test_long_chunk_from_nonzero_state(init):
 
 def test_step_chunk_has_no_per_token_loop(monkeypatch):
     ssm_checks.check_step_chunk_has_no_per_token_loop(make(channels=2), monkeypatch)
+
+
+def test_n_ssm_shares_A_and_B_across_channels_as_tiled_copies():
+    ssm_checks.check_n_ssm_is_tiled_sharing(functools.partial(S4, d_state=8), ("log_A_real", "A_imag", "P", "B"))
+    ssm_checks.check_bad_n_ssm(functools.partial(S4, d_state=8))

@@ -88,3 +88,8 @@ def test_long_chunk_spans_several_blocks():
 def test_contract_at_larger_state():
     assert_layer_contract(S4D(4, d_state=64, init="legs"), dtype=torch.float64)
     assert_layer_contract(S4D(4, d_state=64, init="legs"), dtype=torch.float32)
+
+
+def test_n_ssm_shares_A_and_B_across_channels_as_tiled_copies():
+    ssm_checks.check_n_ssm_is_tiled_sharing(functools.partial(S4D, d_state=8), ("log_A_real", "A_imag", "B"))
+    ssm_checks.check_bad_n_ssm(functools.partial(S4D, d_state=8))

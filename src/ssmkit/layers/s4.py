@@ -40,8 +40,10 @@ from ssmkit.layers.ssm_common import (
     as_complex,
     check_choice,
     check_int,
+    check_n_ssm,
     complex_parameter,
     ssm_parameter,
+    tile_ssm,
 )
 from ssmkit.ops.krylov import krylov, krylov_state
 from ssmkit.ssm import dplr_dense, dplr_discrete, dplr_kernel, dplr_step
@@ -65,6 +67,10 @@ class S4(SSMLayer):
             or a mapping {dt, A, B} (A = Λ and P), groups not named at the optimiser's lr, as the S4 code's kernel
             `lr` (`ssm_common.ssm_lrs`). The paper: 1e-3; its LRA configs: {dt: None, A: 1e-3, B: 1e-3}.
         weight_decay: for the same parameters (the paper: 0).
+        n_ssm: the number of distinct (Λ, P, B) shared across the H channels, channel h using copy h mod n_ssm; H must
+            be a multiple. None (default) = H, one SSM per channel. As the S4 code's `n_ssm`, Δ and C stay per
+            channel (its inv_dt has H rows), so channels sharing an SSM still differ in Δ and C. The S4 repo's
+            sCIFAR, LRA Image and Speech Commands configs use n_ssm = 2.
         disc: only "bilinear" (the DPLR kernel's discretisation, S4 eq. (3)); accepted for a uniform API.
         kernel_dtype: real dtype the convolution kernel is computed in, then rounded to the layer's dtype. float64 by
             default: in float32 the generating-function route loses up to ~5e-5 relative (fout, lagt, whose poles
@@ -87,6 +93,7 @@ class S4(SSMLayer):
         lr: float | dict[str, float | None] | None = 1e-3,
         weight_decay: float | None = 0.0,
         kernel_dtype: torch.dtype | None = torch.float64,
+        n_ssm: int | None = None,
     ) -> None:
         check_int("d_model", d_model)
         super().__init__(d_model, channels, bidirectional, dropout, dt_min, dt_max, (d_model,), lr, weight_decay)
@@ -99,24 +106,27 @@ class S4(SSMLayer):
         self.rank = _MIN_RANK[init] if rank is None else check_int("rank", rank)
         if self.rank < _MIN_RANK[init]:
             raise ValueError(f"rank must be >= {_MIN_RANK[init]} for init {init!r}; got {rank!r}")
-        H, N2 = d_model, d_state // 2
+        self.n_ssm = check_n_ssm(n_ssm, d_model)
+        H, S, N2 = d_model, self.n_ssm, d_state // 2
         Lambda, P, B = dplr(init, d_state, self.rank)  # complex128 (N/2,), (R, N/2), (N/2,)
         dtype = torch.get_default_dtype()
         re = Lambda.real.clamp(max=_MAX_RE_LAMBDA)
         lr_A, lr_B = self.ssm_lr["A"], self.ssm_lr["B"]
-        self.log_A_real = ssm_parameter(torch.log(-re).expand(H, N2).to(dtype).clone(), lr_A, weight_decay)  # (H, N/2)
-        self.A_imag = ssm_parameter(Lambda.imag.expand(H, N2).to(dtype).clone(), lr_A, weight_decay)  # (H, N/2)
-        self.P = ssm_parameter(complex_parameter(P.unsqueeze(1).expand(self.rank, H, N2)), lr_A, weight_decay)
-        self.B = ssm_parameter(complex_parameter(B.expand(H, N2)), lr_B, weight_decay)  # (H, N/2, 2)
+        self.log_A_real = ssm_parameter(torch.log(-re).expand(S, N2).to(dtype).clone(), lr_A, weight_decay)  # (S, N/2)
+        self.A_imag = ssm_parameter(Lambda.imag.expand(S, N2).to(dtype).clone(), lr_A, weight_decay)  # (S, N/2)
+        self.P = ssm_parameter(complex_parameter(P.unsqueeze(1).expand(self.rank, S, N2)), lr_A, weight_decay)
+        self.B = ssm_parameter(complex_parameter(B.expand(S, N2)), lr_B, weight_decay)  # (S, N/2, 2)
         C = torch.randn(self.n_directions, channels, H, N2, dtype=torch.complex128)  # unit variance, as S4
         self.C = nn.Parameter(complex_parameter(C))  # (S, channels, H, N/2, 2)
 
     def Lambda(self) -> Tensor:
-        """Λ = -exp(log_A_real) + i A_imag, complex (H, N/2)."""
-        return torch.complex(-torch.exp(self.log_A_real), self.A_imag)
+        """Λ = -exp(log_A_real) + i A_imag, complex (H, N/2) (the n_ssm copies tiled over H)."""
+        return tile_ssm(torch.complex(-torch.exp(self.log_A_real), self.A_imag), self.d_model)
 
     def _dplr(self) -> tuple[Tensor, Tensor, Tensor]:
-        return self.Lambda(), as_complex(self.P), as_complex(self.B)
+        """Λ (H, N/2), P (R, H, N/2), B (H, N/2), complex: each channel's own system, n_ssm copies tiled over H."""
+        H = self.d_model
+        return self.Lambda(), tile_ssm(as_complex(self.P), H, dim=1), tile_ssm(as_complex(self.B), H)
 
     # ---- convolutional view -------------------------------------------------------------------------------------
     def kernel(self, L: int, rate: float = 1.0) -> Tensor:  # -> (S, channels, H, L) real, the layer's dtype

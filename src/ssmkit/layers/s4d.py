@@ -33,8 +33,10 @@ from ssmkit.layers.ssm_common import (
     as_complex,
     check_choice,
     check_int,
+    check_n_ssm,
     complex_parameter,
     ssm_parameter,
+    tile_ssm,
 )
 from ssmkit.ops import vandermonde
 from ssmkit.ops.vandermonde import powers
@@ -57,6 +59,9 @@ class S4D(SSMLayer):
             a mapping {dt, A, B} (A = Λ), groups not named at the optimiser's lr, as the S4 code's kernel `lr`
             (`ssm_common.ssm_lrs`). The paper: 1e-3.
         weight_decay: for the same parameters (the paper: 0).
+        n_ssm: the number of distinct (Λ, B) shared across the H channels, channel h using copy h mod n_ssm; H must be
+            a multiple. None (default) = H. As the S4 code's `n_ssm` (its diagonal kernel too), Δ and C stay per
+            channel.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class S4D(SSMLayer):
         dt_max: float = 1e-1,
         lr: float | dict[str, float | None] | None = 1e-3,
         weight_decay: float | None = 0.0,
+        n_ssm: int | None = None,
     ) -> None:
         check_int("d_model", d_model)
         super().__init__(d_model, channels, bidirectional, dropout, dt_min, dt_max, (d_model,), lr, weight_decay)
@@ -79,29 +85,34 @@ class S4D(SSMLayer):
         self.d_state = check_int("d_state", d_state, minimum=1, even=init != "real")
         self.disc = check_choice("disc", disc, DISCS)
         Lambda, B = diag_init(init, d_state)  # complex128 (n,), (n,): n = N/2 pairs, or N real modes for "real"
-        H, n = d_model, Lambda.shape[-1]
+        self.n_ssm = check_n_ssm(n_ssm, d_model)
+        H, S, n = d_model, self.n_ssm, Lambda.shape[-1]
         self.n_modes = n
         if bool((Lambda.real >= 0).any()):
             raise ValueError(f"init {init!r} gave an eigenvalue with Re >= 0; S4D needs Re Λ < 0")
-        Lambda = Lambda.expand(H, n)
+        Lambda = Lambda.expand(S, n)
         dtype = torch.get_default_dtype()
         lr_A, lr_B = self.ssm_lr["A"], self.ssm_lr["B"]
-        self.log_A_real = ssm_parameter(torch.log(-Lambda.real).to(dtype).clone(), lr_A, weight_decay)  # (H, n) real
-        self.A_imag = ssm_parameter(Lambda.imag.to(dtype).clone(), lr_A, weight_decay)  # (H, n) real
-        self.B = ssm_parameter(complex_parameter(B.expand(H, n)), lr_B, weight_decay)  # (H, n, 2) = complex (H, n)
+        self.log_A_real = ssm_parameter(torch.log(-Lambda.real).to(dtype).clone(), lr_A, weight_decay)  # (S, n) real
+        self.A_imag = ssm_parameter(Lambda.imag.to(dtype).clone(), lr_A, weight_decay)  # (S, n) real
+        self.B = ssm_parameter(complex_parameter(B.expand(S, n)), lr_B, weight_decay)  # (S, n, 2) = complex (S, n)
         # C (S, channels, H, n, 2) = complex, unit variance (S4D code)
         C = torch.randn(self.n_directions, channels, H, n, dtype=torch.complex128)
         self.C = nn.Parameter(complex_parameter(C))
 
     def Lambda(self) -> Tensor:
-        """Λ = -exp(log_A_real) + i A_imag, complex (H, n)."""
-        return torch.complex(-torch.exp(self.log_A_real), self.A_imag)
+        """Λ = -exp(log_A_real) + i A_imag, complex (H, n) (the n_ssm copies tiled over H)."""
+        return tile_ssm(torch.complex(-torch.exp(self.log_A_real), self.A_imag), self.d_model)
+
+    def B_complex(self) -> Tensor:
+        """B, complex (H, n) (the n_ssm copies tiled over H)."""
+        return tile_ssm(as_complex(self.B), self.d_model)
 
     # ---- convolutional view -------------------------------------------------------------------------------------
     def kernel(self, L: int, rate: float = 1.0) -> Tensor:  # -> (S, channels, H, L) real
         C = as_complex(self.C)  # (S, channels, H, n)
         S, M, H, n = C.shape
-        K = diag_kernel(self.Lambda(), as_complex(self.B), C.reshape(S * M, H, n), self.dt(rate), L, disc=self.disc)
+        K = diag_kernel(self.Lambda(), self.B_complex(), C.reshape(S * M, H, n), self.dt(rate), L, disc=self.disc)
         return K.view(S, M, H, L)
 
     # ---- recurrent view -----------------------------------------------------------------------------------------
@@ -109,7 +120,7 @@ class S4D(SSMLayer):
         """Ā, B̄ complex (H, n), computed in float64 and rounded once, as `diag_kernel` does (cached without grad)."""
 
         def compute() -> tuple[Tensor, Tensor]:
-            Lambda, B = self.Lambda(), as_complex(self.B)
+            Lambda, B = self.Lambda(), self.B_complex()
             Ab, Bb = diag_discrete(
                 Lambda.to(torch.complex128), B.to(torch.complex128), self.dt(rate).double(), self.disc
             )

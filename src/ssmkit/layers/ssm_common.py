@@ -6,6 +6,7 @@ learned step Δ_h. This module holds only what does not depend on how A is param
 - Δ: stored as log Δ (H,) or (channels·H,), initialised log-uniform in [dt_min, dt_max] (LSSL §4, S4 App. D.2);
   `rate` at call time multiplies Δ (S4 §5.2, the half-rate Speech Commands test).
 - the optimiser hints of the SSM parameters (`ssm_lrs`): one lr for Δ, A and B, or one per group {dt, A, B}.
+- n_ssm (S4, S4D): the number of distinct (A, B) shared across the H channels (`check_n_ssm`, `tile_ssm`).
 - channels: each input channel h has `channels` outputs (S4's output channels: `channels` rows of C for one state;
   LSSL's M copies), mixed back to H by one Linear(channels·H -> H) when channels > 1.
 - D: skip term y += D u, one per (channel, h), D (channels, H).
@@ -100,6 +101,28 @@ def ssm_lrs(lr: Any) -> dict[str, float | None]:
                 f"{v!r} for {k} (in YAML write 1.0e-3 or 0.001: a bare 1e-3 is read as a string)"
             )
     return lrs
+
+
+def check_n_ssm(n_ssm: Any, d_model: int) -> int:
+    """n_ssm (None = H: one SSM per channel) as an int that divides H."""
+    if n_ssm is None:
+        return d_model
+    check_int("n_ssm", n_ssm)
+    if d_model % n_ssm:
+        raise ValueError(f"n_ssm must divide d_model (H = {d_model}); got n_ssm={n_ssm}")
+    return n_ssm
+
+
+def tile_ssm(x: Tensor, d_model: int, dim: int = 0) -> Tensor:
+    """The n_ssm copies of an SSM parameter spread over the H channels: size S at `dim` -> H, channel h taking copy
+    h mod S (the S4 code's `repeat(x, 't n -> (v t) n')`, S4 repo src/models/sequence/kernels/ssm.py). No copy when
+    S = H."""
+    S = x.shape[dim]
+    if S == d_model:
+        return x
+    reps = [1] * x.dim()
+    reps[dim] = d_model // S
+    return x.repeat(reps)
 
 
 def ssm_parameter(value: Tensor, lr: float | None, weight_decay: float | None) -> nn.Parameter:
