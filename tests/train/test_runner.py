@@ -1,6 +1,7 @@
 """The runner end to end on the tiny config: CLI outputs, exact resume, NaN stop, Ctrl-C, eval and stream."""
 
 import csv
+import math
 import os
 import signal
 
@@ -116,19 +117,39 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
         train(_cfg(tmp_path, "same"))
 
 
+def _lr_per_step(opt, sched, n):
+    """The lr of the first n steps (step k's lr, then the optimiser and the schedule step)."""
+    lrs = []
+    for _ in range(n):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
 def test_warmup_then_cosine_schedule(tmp_path):
     from ssmkit.train.build import build_scheduler
 
     cfg = load_config("tiny", ["schedule.warmup_steps=4", "optim.lr=1.0"])
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = build_scheduler(cfg, opt, total_steps=14)
-    lrs = []
-    for _ in range(14):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _lr_per_step(opt, build_scheduler(cfg, opt, 14), 14)
     assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and lrs[-1] < 0.05
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+
+
+def test_cosine_length_in_optimiser_steps_independent_of_the_run():
+    """schedule.total_steps (the S4 code's num_training_steps): the cosine decays over 20 steps though the run has 10,
+    so the run ends at lr(10) of that cosine, not at the minimum; a total shorter than the run is an error."""
+    from ssmkit.train.build import build_scheduler
+
+    cfg = load_config("tiny", ["schedule.warmup_steps=4", "schedule.total_steps=20", "optim.lr=1.0"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    lrs = _lr_per_step(opt, build_scheduler(cfg, opt, 10), 11)
+    assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    cosine = [0.5 * (1 + math.cos(math.pi * (k - 4) / 16)) for k in range(4, 11)]  # T_max = 20 - 4 warmup steps
+    assert lrs[4:] == pytest.approx(cosine)
+    with pytest.raises(ValueError, match="schedule.total_steps=20 is shorter than the run"):
+        build_scheduler(cfg, opt, 21)
 
 
 def test_regress_kind_with_tolerance_trains_and_reports_acc_and_mae(tmp_path):

@@ -60,8 +60,9 @@ def build_optimizer(cfg: ExperimentConfig, model: nn.Module) -> torch.optim.Opti
     return torch.optim.AdamW(param_groups(model, o.lr, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2))
 
 
-def build_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """cosine: LinearLR warmup, then CosineAnnealingLR (per step); plateau: ReduceLROnPlateau (per evaluation)."""
+def build_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer, run_steps: int):
+    """cosine: LinearLR warmup, then CosineAnnealingLR (per step) over schedule.total_steps (or the run's `run_steps`
+    when unset); plateau: ReduceLROnPlateau (per evaluation)."""
     s = cfg.schedule
     sched = torch.optim.lr_scheduler
     if s.kind == "constant":
@@ -70,6 +71,13 @@ def build_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer, tot
         return sched.ReduceLROnPlateau(optimizer, factor=s.plateau_factor, patience=s.plateau_patience)
     if s.kind != "cosine":
         raise ValueError(f"schedule.kind must be one of cosine, plateau, constant; got {s.kind!r}")
+    total_steps = run_steps if s.total_steps is None else s.total_steps
+    if s.total_steps is not None and not 1 <= run_steps <= s.total_steps:
+        raise ValueError(
+            f"schedule.total_steps={s.total_steps} is shorter than the run ({run_steps} steps = train.epochs x steps "
+            f"per epoch); the cosine would rise again after its end. Raise schedule.total_steps or set it to null "
+            f"(the run's length)"
+        )
     eta_min = s.min_lr_ratio * cfg.optim.lr
     warmup = min(s.warmup_steps, total_steps - 1)
     cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=eta_min)

@@ -55,6 +55,10 @@ class OptimConfig:  # AdamW over ssmkit.optim.param_groups (SSM parameters keep 
 class ScheduleConfig:
     kind: str = "cosine"  # cosine (linear warmup, then cosine to min_lr_ratio · lr) | plateau | constant
     warmup_steps: int = 0
+    # cosine: its length in optimiser steps, warmup included, independent of epochs x steps_per_epoch (the S4 code's
+    # scheduler.num_training_steps; e.g. 200000 where 200 epochs of sCIFAR are 180000 steps, so the lr stops short of
+    # the minimum). None: the run's length. Must be >= the run's length (a cosine past its end would rise again).
+    total_steps: int | None = None
     min_lr_ratio: float = 0.0
     plateau_factor: float = 0.5  # plateau: lr *= factor when the val loss stalls for `patience` evaluations
     plateau_patience: int = 2
