@@ -103,3 +103,16 @@ def epoch_batches(n_items: int, batch_size: int, steps: int, seed: int, epoch: i
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     perm = torch.cat([torch.randperm(n_items, generator=g) for _ in range(math.ceil(steps * batch_size / n_items))])
     return [perm[i * batch_size : (i + 1) * batch_size].tolist() for i in range(steps)]
+
+
+def eval_subset(n_items: int, n_keep: int, seed: int) -> list[int]:
+    """`n_keep` of a split's `n_items` indices, sorted, evenly spread and fixed: the split cut into n_keep equal runs of
+    consecutive items, one item drawn from each by a generator seeded with `seed`. The same indices at every
+    evaluation (so validation curves compare like with like), and every part of a split that is ordered (e.g. by
+    class) is represented in proportion, where a prefix of it would not be. n_keep >= n_items: every index."""
+    if n_keep >= n_items:
+        return list(range(n_items))
+    g = torch.Generator().manual_seed(seed)
+    starts = [i * n_items // n_keep for i in range(n_keep + 1)]  # run i = [starts[i], starts[i + 1]), never empty
+    offsets = torch.rand(n_keep, generator=g, dtype=torch.float64).tolist()
+    return [a + int(u * (b - a)) for a, b, u in zip(starts[:-1], starts[1:], offsets, strict=True)]

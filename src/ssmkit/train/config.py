@@ -70,7 +70,11 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the train set (drop_last)
     batch_size: int = 32  # the global batch, split over data-parallel processes
     eval_batch_size: int = 64
-    max_eval_batches: int | None = None  # None: the whole val / test split
+    # None: the whole val / test split. A number: that many batches of a fixed subset of the split, drawn once with
+    # `seed`, evenly spread over it (one item from each of max_eval_batches x eval_batch_size equal runs of the split;
+    # train.build.eval_subset), the same items at every evaluation, so splits ordered by class are not scored on a
+    # prefix of one class.
+    max_eval_batches: int | None = None
     grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
     precision: str = "32"  # 32 | bf16 | fp16 (torch.autocast)
     seed: int = 0

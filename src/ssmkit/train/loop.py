@@ -35,6 +35,7 @@ from ssmkit.train.build import (
     build_task,
     count_params,
     epoch_batches,
+    eval_subset,
     steps_per_epoch,
 )
 from ssmkit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -224,12 +225,13 @@ def _batch_loss(kind, out, y, lengths, tol):  # one indirection so tests can inj
 
 @torch.no_grad()
 def _evaluate(model, dataset, cfg, kind, tol, d, collate, autocast) -> dict[str, float]:
-    """Metrics over the split (or its first max_eval_batches batches), each process taking its share."""
+    """Metrics over the split (or the fixed, evenly spread subset of max_eval_batches batches that `eval_subset`
+    draws with train.seed), each process taking its share of every batch."""
     t = cfg.train
-    n = len(dataset)
     bs = t.eval_batch_size
-    n_batches = math.ceil(n / bs) if t.max_eval_batches is None else min(t.max_eval_batches, math.ceil(n / bs))
-    batches = [list(range(i * bs, min(n, (i + 1) * bs)))[d.rank :: d.world] for i in range(n_batches)]
+    n_keep = len(dataset) if t.max_eval_batches is None else t.max_eval_batches * bs
+    items = eval_subset(len(dataset), n_keep, t.seed)
+    batches = [items[i : i + bs][d.rank :: d.world] for i in range(0, len(items), bs)]
     batches = [b for b in batches if b]
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=t.num_workers,
                         generator=torch.Generator())  # fmt: skip
