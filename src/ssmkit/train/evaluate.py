@@ -38,20 +38,30 @@ def evaluate_checkpoint(
     from ssmkit.train.loop import _autocast, _evaluate
 
     cfg, task, model, _ = load_run(path, overrides, data_dir)
-    if split not in ("train", "val", "test") or getattr(task, split) is None:
-        raise ValueError(f"split must be one of train, val, test (and exist for task {task.name}); got {split!r}")
+    extra = task.info.get("extra_tests", {})  # e.g. test_half_rate: {"dataset": ..., "rate": 2.0}
+    if split in extra:
+        dataset, rate = extra[split]["dataset"], float(extra[split].get("rate", 1.0))
+    elif split in ("train", "val", "test") and getattr(task, split) is not None:
+        dataset, rate = getattr(task, split), 1.0
+    else:
+        valid = [s for s in ("train", "val", "test") if getattr(task, s) is not None] + list(extra)
+        raise ValueError(f"split must be one of {', '.join(valid)} for task {task.name}; got {split!r}")
     use_cuda = cfg.train.device in ("auto", "cuda") and torch.cuda.is_available()  # a GPU run evaluates on a CPU too
     d = distributed.Dist(0, 1, torch.device("cuda" if use_cuda else "cpu"))
     model.to(d.device)
     collate = pad_collate if task.variable_length else None
-    return _evaluate(model, getattr(task, split), cfg, task.kind, task.info.get("tolerance"), d, collate,
-                     _autocast(cfg.train.precision, d.device))  # fmt: skip
+    return _evaluate(model, dataset, cfg, task.kind, task.info.get("tolerance"), d, collate,
+                     _autocast(cfg.train.precision, d.device), rate=rate)  # fmt: skip
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint .pt file or a run folder (uses checkpoints/last.pt)")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_eval_batches=10 task.data_dir=...")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument(
+        "--split",
+        default="test",
+        help="train, val, test, or one of the task's extra tests (e.g. test_half_rate for Speech Commands)",
+    )
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: the run's task.data_dir)")
 
 

@@ -192,20 +192,30 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
     if t.test_on == "best":  # model selection on the validation split, as the papers report test numbers
         _load_best(model, best_pt, d.world)
     test = evaluate("test")
-    result = {"run_dir": run_dir, "status": status, "step": step, "test": test, "best_val": best, "params": n_params}
+    # the task's extra test sets (e.g. Speech Commands at half the sampling rate, the S4 paper's zero-shot test: its
+    # items at 8 kHz, every layer's Δ times `rate` = 2), scored by the same model and code as the main test
+    extra = {name: _extra_test(model, name, spec, cfg, task, d, collate, autocast)
+             for name, spec in task.info.get("extra_tests", {}).items()}  # fmt: skip
+    extra = {name: m for name, m in extra.items() if m is not None}
+    result = {"run_dir": run_dir, "status": status, "step": step, "test": test, "best_val": best, "params": n_params,
+              "extra_tests": extra}  # fmt: skip
     if d.main:
-        log.log(step, t.epochs - 1, "test", test, time_s=wall)
+        for split, metrics in {"test": test, **extra}.items():
+            log.log(step, t.epochs - 1, split, metrics, time_s=wall)
         log.close()
         plot_curves(run_dir / "log.csv", run_dir / "curves.png", f"{cfg.experiment}: {cfg.model.layer}")
         device = _describe(d)
-        append_result(Path(t.runs_dir) / "results.csv", {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "experiment": cfg.experiment,
-            "model": f"{cfg.model.layer} d={cfg.model.d_model} n={cfg.model.n_layers}", "params": n_params,
-            "metric": f"test {metric}", "value": f"{test[metric]:.4f}", "wall_time_s": f"{wall:.1f}",
-            "device": device, "run": str(run_dir),
-        })  # fmt: skip
-        print(f"done in {wall:.1f} s: test {', '.join(f'{k} {v:.4f}' for k, v in test.items())}; "
-              f"params {n_params}; run folder {run_dir} (curves.png, log.csv, checkpoints/)")  # fmt: skip
+        for split, metrics in {"test": test, **extra}.items():
+            append_result(Path(t.runs_dir) / "results.csv", {
+                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "experiment": cfg.experiment,
+                "model": f"{cfg.model.layer} d={cfg.model.d_model} n={cfg.model.n_layers}", "params": n_params,
+                "metric": f"{split} {metric}", "value": f"{metrics[metric]:.4f}", "wall_time_s": f"{wall:.1f}",
+                "device": device, "run": str(run_dir),
+            })  # fmt: skip
+        scores = "; ".join(f"{split} {', '.join(f'{k} {v:.4f}' for k, v in m.items())}"
+                           for split, m in {"test": test, **extra}.items())  # fmt: skip
+        print(f"done in {wall:.1f} s: {scores}; params {n_params}; run folder {run_dir} (curves.png, log.csv, "
+              f"checkpoints/)")  # fmt: skip
     return result
 
 
@@ -223,10 +233,29 @@ def _batch_loss(kind, out, y, lengths, tol):  # one indirection so tests can inj
     return batch_loss(kind, out, y, lengths, tol)
 
 
+def _extra_test(model, name, spec, cfg, task, d, collate, autocast) -> dict[str, float] | None:
+    """One of task.info["extra_tests"] ({"dataset": ..., "rate": r}) scored as the main test, the model called at
+    `rate` r (each SSM layer's Δ times r). None, with the reason printed, when the model has no Δ to rescale (an
+    LSTM or attention baseline raises for rate != 1): that test is then not scored rather than scored wrongly."""
+    rate = float(spec.get("rate", 1.0))
+    try:
+        return _evaluate(model, spec["dataset"], cfg, task.kind, task.info.get("tolerance"), d, collate, autocast,
+                         rate=rate)  # fmt: skip
+    except RateNotSupported as e:
+        if d.main:
+            print(f"{name}: not scored: {e}", file=sys.stderr)
+        return None
+
+
+class RateNotSupported(ValueError):
+    """The model was asked for rate != 1 and one of its layers has no step size to rescale."""
+
+
 @torch.no_grad()
-def _evaluate(model, dataset, cfg, kind, tol, d, collate, autocast) -> dict[str, float]:
+def _evaluate(model, dataset, cfg, kind, tol, d, collate, autocast, rate: float = 1.0) -> dict[str, float]:
     """Metrics over the split (or the fixed, evenly spread subset of max_eval_batches batches that `eval_subset`
-    draws with train.seed), each process taking its share of every batch."""
+    draws with train.seed), each process taking its share of every batch; the model called at sampling-rate factor
+    `rate` (the layers' Δ times rate; 1 = as trained)."""
     t = cfg.train
     bs = t.eval_batch_size
     n_keep = len(dataset) if t.max_eval_batches is None else t.max_eval_batches * bs
@@ -241,7 +270,15 @@ def _evaluate(model, dataset, cfg, kind, tol, d, collate, autocast) -> dict[str,
     for batch in loader:
         x, y, lengths = _to_device(batch, d.device)
         with autocast:
-            out = model(x, lengths)
+            if rate == 1.0:
+                out = model(x, lengths)
+            else:
+                try:
+                    out = model(x, lengths, rate=rate)
+                except ValueError as e:
+                    if "to rescale" not in str(e):  # the LSTM and attention layers' error for rate != 1
+                        raise
+                    raise RateNotSupported(str(e)) from e
         stats += _batch_loss(kind, out, y, lengths, tol)[1]
     model.train(was_training)
     return summarize(kind, d.sum(stats), tol)
