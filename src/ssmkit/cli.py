@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ssmkit.train.loop", "train an experiment from configs/ (section.key=value overrides) or --resume a run"),
     "eval": ("ssmkit.train.evaluate", "evaluate a checkpoint (or run folder) on its task's val or test split"),
     "stream": ("ssmkit.train.stream", "feed a sequence token by token: agreement with the parallel pass, latency"),
-    "bench": ("ssmkit.bench", "benchmarks (kernels, layers, streaming, scan, train_step, flops, all) -> benchmarks/"),
+    "bench": ("ssmkit.bench", "benchmarks (kernels, layers, streaming, scan, train_step, flops, configs, all)"),
 }
 
 

@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scan": ("ssmkit.bench.scan", "the implementations of ssmkit.ops.scan and the FFT path"),
     "train_step": ("ssmkit.bench.train_step", "one optimiser step of the sMNIST S4D model"),
     "flops": ("ssmkit.bench.flops", "the machine's matmul FLOP/s and the fraction the SSM kernels reach"),
+    "configs": ("ssmkit.bench.configs", "projected training time of each experiment config (default: configs/*_cpu)"),
 }
 # options `all` passes on to every benchmark that has them
 FORWARDED = ("--quick", "--out", "--device", "--threads")
