@@ -77,7 +77,8 @@ def test_bad_per_group_lr_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown group"):
         S4(4, d_state=8, lr={"delta": 1e-3})
-    with pytest.raises(ValueError, match="bare 1e-3"):
-        S4(4, d_state=8, lr={"dt": "1e-3"})
+    with pytest.raises(ValueError, match="got 'fast' for dt"):
+        S4(4, d_state=8, lr={"dt": "fast"})
+    assert S4(4, d_state=8, lr={"dt": "1e-3"}).ssm_lr == {"dt": 1e-3, "A": None, "B": None}  # YAML's string 1e-3
     with pytest.raises(ValueError, match=">= 0"):
         S4(4, d_state=8, lr=-1.0)

@@ -94,11 +94,16 @@ def ssm_lrs(lr: Any) -> dict[str, float | None]:
     else:
         lrs = dict.fromkeys(SSM_LR_GROUPS, lr)
     for k, v in lrs.items():
+        if isinstance(v, str):  # YAML 1.1 reads 1e-3 (no dot) as a string, e.g. from model.layer_options.lr=1e-3
+            try:
+                v = lrs[k] = float(v)
+            except ValueError:
+                pass
         ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0)
         if not ok:
             raise ValueError(
                 f"lr must be a number >= 0, null (the optimiser's lr) or a mapping {{dt, A, B}} of those; got "
-                f"{v!r} for {k} (in YAML write 1.0e-3 or 0.001: a bare 1e-3 is read as a string)"
+                f"{v!r} for {k}"
             )
     return lrs
 
