@@ -112,3 +112,19 @@ def test_bad_options_and_corrupt_cache(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match=r"digits_.*\.npz: the cached digits cannot be read"):
         espeak_digits_task(tmp_path, **SMALL)
+
+
+def test_truncated_cache_is_a_clear_error(tmp_path):
+    """A cache cut short (an interrupted copy) is a zip that zipfile refuses: named, not an anonymous BadZipFile."""
+    import numpy as np
+
+    options = {"version": GENERATOR_VERSION, "sizes": {"train": 20, "val": 10, "test": 20}, "snr_db": (10.0, 40.0),
+               "seed": 0}  # fmt: skip
+    path = cache_file(tmp_path / "espeak_digits", options)
+    path.parent.mkdir()
+    np.savez(path, x_train=np.zeros((20, 16000), np.int16))
+    with pytest.raises(ValueError, match=r"digits_.*\.npz: the cached digits cannot be read \(KeyError"):
+        espeak_digits_task(tmp_path, **SMALL)  # a cache without its meta record
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"digits_.*\.npz: the cached digits cannot be read \(BadZipFile"):
+        espeak_digits_task(tmp_path, **SMALL)

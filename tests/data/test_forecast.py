@@ -243,3 +243,31 @@ def test_bad_files_are_clear_errors(tmp_path):
     (tmp_path / "ett" / "ETTh2.csv.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"ETTh2\.csv\.gz: cannot read.*truncated"):
         forecast_task("etth2", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", r"ETTh1\.csv: empty file; expected a header line 'date,<columns>"),
+        ("date,HUFL,OT\n", r"ETTh1\.csv: header only, no data rows"),
+        (
+            "date,HUFL,OT\n2016-07-01 00:00:00,1.0,2.0\n2016-07-01 01:00:00,n/a,2.0\n",
+            r"ETTh1\.csv, line 3: non-numeric",
+        ),
+    ],
+)
+def test_empty_or_non_numeric_csv_is_a_clear_error(tmp_path, text, match):
+    (tmp_path / "ett").mkdir()
+    (tmp_path / "ett" / "ETTh1.csv").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        forecast_task("etth1", tmp_path)
+
+
+def test_constant_train_column_is_refused(tmp_path):
+    """A column that does not vary over the train rows cannot be standardised: an error, not NaN inputs."""
+    rows = [[str(i), 5.0, float(i % 7)] for i in range(14400)]  # dates are only parsed for time_features
+    (tmp_path / "ett").mkdir()
+    write_csv(tmp_path / "ett" / "ETTh1.csv", ["date", "HUFL", "OT"], rows)
+    assert len(forecast_task("etth1", tmp_path, features="S").test) == 4 * 720 - 24 + 1  # OT varies: fine
+    with pytest.raises(ValueError, match=r"ETTh1\.csv: a column is constant over the train split"):
+        forecast_task("etth1", tmp_path, features="M")

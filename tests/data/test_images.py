@@ -215,3 +215,20 @@ def test_registry_builds_the_image_tasks_by_name(shared_data):
         get_task("smnist", shared_data, colour=True)
     with pytest.raises(ValueError, match="unknown task 'smnist_colour'"):
         get_task("smnist_colour", shared_data)
+
+
+def test_npz_in_the_wrong_layout_is_a_clear_error(tmp_path):
+    """A grey CIFAR npz holding colour images, an empty split or labels outside 0..9: refused, naming the file."""
+    folder = tmp_path / "cifar10_gray"
+    folder.mkdir()
+    good = {"x_test": np.zeros((3, 32, 32), np.uint8), "y_test": np.zeros(3, np.int64)}
+    np.savez(folder / "cifar10_gray.npz", x_train=np.zeros((4, 32, 32, 3), np.uint8), y_train=np.zeros(4), **good)
+    with pytest.raises(ValueError, match=r"cifar10_gray.npz: train images must be uint8 \(N, 32, 32\)"):
+        scifar_gray_task(tmp_path)
+    np.savez(folder / "cifar10_gray.npz", x_train=np.zeros((0, 32, 32), np.uint8), y_train=np.zeros(0), **good)
+    with pytest.raises(ValueError, match=r"cifar10_gray.npz: train images must be uint8 .* got uint8 \(0, 32, 32\)"):
+        scifar_gray_task(tmp_path, val_size=0)
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((4, 28, 28), np.uint8), y_train=np.array([0, 1, 2, 10]),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))  # fmt: skip
+    with pytest.raises(ValueError, match=r"mnist.npz: train labels must be in 0..9, got 0..10"):
+        smnist_task(tmp_path, val_size=1)

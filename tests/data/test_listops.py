@@ -190,3 +190,19 @@ def test_bad_listops_files_are_clear_errors(tmp_path):
     (tmp_path / "basic_val.tsv.gz").write_bytes(gzip.compress(b"Source\tTarget\n( [MAX 1 ) 2 ) ] )\t2\n")[:-12])
     with pytest.raises(ValueError, match="basic_val.tsv.gz: cannot read"):
         listops_task(tmp_path)
+
+
+def test_header_only_file_is_not_an_empty_dataset(tmp_path):
+    _write(tmp_path / "basic_train.tsv", ["( [MAX 1 ) 2 ) ] )\t2"] * 3)
+    (tmp_path / "basic_val.tsv").write_text("Source\tTarget\n")
+    with pytest.raises(ValueError, match=r"basic_val.tsv: no examples after the header"):
+        listops_task(tmp_path)
+    (tmp_path / "basic_val.tsv").write_text("")
+    with pytest.raises(ValueError, match=r"basic_val.tsv: first line must be the header"):
+        listops_task(tmp_path)
+
+
+def test_synthetic_split_sizes_are_checked():
+    with pytest.raises(ValueError, match=r"n_train and n_test must be ints >= 1.*'n_train': 0"):
+        listops_synthetic_task(n_train=0)
+    assert listops_synthetic_task(n_train=2, n_val=0, n_test=1, max_depth=3, min_length=5, max_length=40).val is None

@@ -216,6 +216,9 @@ def test_synthetic_task():
     images, labels, _ = generate_pathfinder(20, resolution=32, seed=2)
     x, y = task.test[3]
     assert torch.equal(x[:, 0], torch.from_numpy(images[19].reshape(-1)).float() / 255) and int(y) == labels[19]
+    assert pathfinder_synthetic_task(n_train=2, n_val=0, n_test=1, resolution=16).val is None
+    with pytest.raises(ValueError, match=r"n_train and n_test must be ints >= 1.*'n_test': 0"):
+        pathfinder_synthetic_task(n_train=2, n_test=0, resolution=16)
 
 
 def test_lra_tasks_by_name(tmp_path):
@@ -232,3 +235,23 @@ def test_lra_tasks_by_name(tmp_path):
     ]:
         with pytest.raises(DataMissingError, match=file):
             get_task(name, tmp_path)
+
+
+def test_truncated_empty_or_too_small_npz_is_a_clear_error(tmp_path):
+    folder = tmp_path / "pathfinder32"
+    folder.mkdir()
+    npz = folder / "pathfinder32_cl14.npz"
+    np.savez(npz, x=np.zeros((20, 32, 32), np.uint8), y=np.zeros(20, np.int64))
+    npz.write_bytes(npz.read_bytes()[:200])  # truncated: zipfile's BadZipFile must not escape unnamed
+    with pytest.raises(ValueError, match=r"pathfinder32_cl14.npz: expected an .npz with x \(N, 32, 32\)"):
+        pathfinder_task(tmp_path)
+    np.savez(npz, x=np.zeros((0, 32, 32), np.uint8), y=np.zeros(0, np.int64))  # no images: never an empty task
+    with pytest.raises(ValueError, match=r"pathfinder32_cl14.npz: 0 images leave the train, val, test split"):
+        pathfinder_task(tmp_path)
+    np.savez(npz, x=np.zeros((4, 32, 32), np.uint8), y=np.array([0, 1, 0, 1]))  # 80 / 10 / 10 % of 4: empty val
+    with pytest.raises(ValueError, match=r"4 images leave the val split\(s\) empty"):
+        pathfinder_task(tmp_path)
+    (folder / "curv_contour_length_14" / "metadata").mkdir(parents=True)
+    (folder / "curv_contour_length_14" / "metadata" / "0.npy").write_text("")
+    with pytest.raises(ValueError, match=r"metadata/0.npy: no rows"):
+        pathfinder_task(tmp_path, source="images")

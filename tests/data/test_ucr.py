@@ -167,3 +167,24 @@ def test_missing_files(tmp_path):
     assert "ucr/Toy/Toy_TRAIN.ts" in msg and "Toy/Toy_TEST.ts" in msg and "timeseriesclassification.com" in msg
     with pytest.raises(ValueError, match="fill_missing"):
         ucr_task(tmp_path, dataset="Toy", fill_missing="mean")
+
+
+def test_train_and_test_files_that_disagree_are_refused(tmp_path):
+    write_toy(tmp_path, "1,2,3:a\n")
+    test = tmp_path / "Toy" / "Toy_TEST.ts"
+    test.write_text(HEADER.format(uni="true").replace("true a b", "true a b c") + "1,2,3:c\n")
+    with pytest.raises(ValueError, match=r"Toy_TRAIN\.ts and .*Toy_TEST\.ts declare different @classLabel lists"):
+        ucr_task(tmp_path, dataset="Toy")
+    test.write_text(HEADER.format(uni="false") + "1,2,3:4,5,6:a\n")
+    with pytest.raises(ValueError, match=r"Toy_TRAIN\.ts has 1 channels, .*Toy_TEST\.ts 2"):
+        ucr_task(tmp_path, dataset="Toy")
+
+
+def test_a_validation_fraction_that_leaves_no_cases_is_refused(tmp_path):
+    write_toy(tmp_path, "1,2,3:a\n4,5,6:b\n7,8,9:a\n")
+    with pytest.raises(ValueError, match=r"Toy_TRAIN\.ts: val_fraction=0.1 of 3 .* leaves the validation set empty"):
+        ucr_task(tmp_path, dataset="Toy", val_fraction=0.1)
+    with pytest.raises(ValueError, match=r"val_fraction=0.9 of 3 .* leaves the training set empty"):
+        ucr_task(tmp_path, dataset="Toy", val_fraction=0.9)
+    task = ucr_task(tmp_path, dataset="Toy", val_fraction=0.5)  # round(0.5 * 2) = 1 of class a, round(0.5) = 0 of b
+    assert (len(task.train), len(task.val)) == (2, 1)

@@ -94,6 +94,18 @@ def carve_val(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return np.sort(order[val_size:]), np.sort(order[:val_size])
 
 
+def check_split_sizes(n_train: int, n_val: int, n_test: int) -> None:
+    """Sizes of generated splits: train and test need at least one item; val may be 0 (then the task has no val)."""
+    sizes = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    bad = {
+        k: v
+        for k, v in sizes.items()
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "n_val" else 1)
+    }
+    if bad:
+        raise ValueError(f"n_train and n_test must be ints >= 1 and n_val an int >= 0, got {bad}")
+
+
 def find_file(folders: Sequence[Path], name: str) -> Path | None:
     """The first of folder/name, folder/name.gz over `folders` that is a file; None if there is none."""
     for folder in folders:

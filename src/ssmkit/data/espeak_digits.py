@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,9 +184,11 @@ def espeak_digits_task(
         try:
             with np.load(path) as f:
                 arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError, EOFError) as e:
-            raise ValueError(f"{path}: the cached digits cannot be read ({e}); delete the file to regenerate") from e
-        meta = json.loads(str(arrays.pop("meta")))
+            meta = json.loads(str(arrays.pop("meta")))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: a truncated cache
+            raise ValueError(
+                f"{path}: the cached digits cannot be read ({type(e).__name__}: {e}); delete the file to regenerate"
+            ) from e
     else:
         arrays = generate(sizes, seed, snr, workers)
         meta = {**options, "espeak_version": espeak_version()}

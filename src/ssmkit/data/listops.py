@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, carve_val, find_file, missing, resolve_data_dir
+from ssmkit.data.base import Task, carve_val, check_split_sizes, find_file, missing, resolve_data_dir
 
 LISTOPS_SOURCE = (
     "the Long Range Arena release (google-research/long-range-arena on GitHub links lra_release.gz; ListOps is in "
@@ -280,6 +280,7 @@ def listops_synthetic_task(
     keep_close: bool = True,
 ) -> Task:
     """ListOps drawn by our generator (no files): train, val and test are disjoint draws from one seeded stream."""
+    check_split_sizes(n_train, n_val, n_test)
     sources, targets = generate_listops(n_train + n_val + n_test, seed, max_depth, max_args, min_length, max_length)
     seqs = tokenize_sources(sources, keep_close, where="generated")
     data = TokenSeqs.from_lists(seqs, targets)

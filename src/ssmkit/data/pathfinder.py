@@ -25,6 +25,7 @@ as in ../shared/data, for "hard" (cl9 / baseline for the others); `source="auto"
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssmkit.data.base import Task, missing, resolve_data_dir
+from ssmkit.data.base import Task, check_split_sizes, missing, resolve_data_dir
 from ssmkit.data.images import PixelDataset
 
 PATHFINDER_SOURCE = (
@@ -84,7 +85,7 @@ def read_metadata(path: Path) -> list[tuple[str, str, int]]:
     try:
         rows = np.load(path, allow_pickle=False)
         rows = [list(map(str, r)) for r in np.atleast_2d(rows)]
-    except (ValueError, OSError):  # the LRA release's metadata/*.npy are whitespace-separated text
+    except (ValueError, OSError, EOFError):  # the LRA release's metadata/*.npy are whitespace-separated text
         try:
             rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as e:
@@ -99,10 +100,18 @@ def read_metadata(path: Path) -> list[tuple[str, str, int]]:
     return out
 
 
-def _split(n: int, split_seed: int) -> list[np.ndarray]:
+def _split(n: int, split_seed: int, where: Path) -> list[np.ndarray]:
+    """Indices of train / val / test, 80 / 10 / 10 % by a seeded permutation; an empty split is an error."""
     order = np.random.default_rng(split_seed).permutation(n)
     n_train, n_val = int(round(SPLIT[0] * n)), int(round(SPLIT[1] * n))
-    return [np.sort(order[:n_train]), np.sort(order[n_train : n_train + n_val]), np.sort(order[n_train + n_val :])]
+    parts = [np.sort(order[:n_train]), np.sort(order[n_train : n_train + n_val]), np.sort(order[n_train + n_val :])]
+    empty = [name for name, idx in zip(("train", "val", "test"), parts, strict=True) if len(idx) == 0]
+    if empty:
+        raise ValueError(
+            f"{where}: {n} images leave the {', '.join(empty)} split(s) empty under the 80 / 10 / 10 % split; "
+            "expected a Pathfinder pool of at least 10 images"
+        )
+    return parts
 
 
 def _candidates(root: Path, resolution: int) -> list[Path]:
@@ -161,7 +170,7 @@ def _npz_task(name: str, path: Path, resolution: int, split_seed: int, normalize
     try:
         with np.load(path, allow_pickle=False) as z:
             x, y = z["x"], z["y"]
-    except (OSError, EOFError, KeyError, ValueError) as e:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
         raise ValueError(
             f"{path}: expected an .npz with x (N, {resolution}, {resolution}) uint8 and y (N,) 0/1 "
             f"({type(e).__name__}: {e})"
@@ -176,9 +185,10 @@ def _npz_task(name: str, path: Path, resolution: int, split_seed: int, normalize
             f"{path}: expected x (N, {resolution}, {resolution}) uint8 and y (N,) in 0/1, got x {x.dtype} "
             f"{x.shape}, y {y.shape} with values {np.unique(y)[:5]}"
         )
+    parts = _split(len(y), split_seed, path)  # an empty or too small pool is an error here
     pixels = x.reshape(len(x), -1, 1)  # (N, L, 1)
     mean, std = (np.array([0.5]), np.array([0.5])) if normalize else (None, None)
-    parts = [PixelDataset(pixels[idx], y[idx], mean, std) for idx in _split(len(y), split_seed)]
+    parts = [PixelDataset(pixels[idx], y[idx], mean, std) for idx in parts]
     return _task(name, parts, resolution, {"source": str(path), "split_seed": split_seed, "normalize": normalize})
 
 
@@ -199,7 +209,8 @@ def _layout_task(name: str, folder: Path, resolution: int, split_seed: int, norm
         raise ValueError(f"{folder}: {len(absent)} images listed in metadata/ are missing, e.g. {absent[0]}")
     labels = np.array(labels)
     parts = [
-        PngFiles([paths[i] for i in idx], labels[idx], resolution, normalize) for idx in _split(len(paths), split_seed)
+        PngFiles([paths[i] for i in idx], labels[idx], resolution, normalize)
+        for idx in _split(len(paths), split_seed, folder)
     ]
     return _task(name, parts, resolution, {"source": str(folder), "split_seed": split_seed, "normalize": normalize})
 
@@ -357,6 +368,7 @@ def pathfinder_synthetic_task(
     normalize: bool = False,
 ) -> Task:
     """Pathfinder drawn by `generate_pathfinder` (no files); train, val, test are consecutive images of `seed`."""
+    check_split_sizes(n_train, n_val, n_test)
     images, labels, _ = generate_pathfinder(
         n_train + n_val + n_test, resolution, contour_length, n_distractors, seed=seed
     )

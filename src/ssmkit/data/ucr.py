@@ -276,6 +276,11 @@ def ucr_task(
     val = None
     if val_fraction > 0:
         keep, held = stratified_holdout(train_y, val_fraction, seed)
+        if not held or not keep:
+            raise ValueError(
+                f"{train_path}: val_fraction={val_fraction} of {len(train_y)} training cases (rounded per class) "
+                f"leaves the {'validation' if not held else 'training'} set empty; choose a fraction that keeps both"
+            )
         val = SeriesDataset([train_x[i] for i in held], train_y[held])
         train_x, train_y = [train_x[i] for i in keep], train_y[keep]
 
