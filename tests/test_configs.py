@@ -149,6 +149,27 @@ def test_cpu_variants_are_small(name):
     assert 0 < n < CPU_PARAM_BOUND, f"{name}: {n} parameters is not CPU-sized (bound {CPU_PARAM_BOUND})"
 
 
+# every experiment of the S4, S4D and LSSL papers that issue 6 asks a config for -> the task it must run (LRU: below)
+LRA = {"listops": "listops", "text": "lra_text", "retrieval": "lra_retrieval", "image": "scifar_gray",
+       "pathfinder": "pathfinder", "pathx": "pathx"}  # fmt: skip
+PAPER_EXPERIMENTS = (
+    {f"s4_{t}": task for t, task in LRA.items()}
+    | {f"s4d_{t}": task for t, task in LRA.items()}
+    | {"s4_smnist": "smnist", "s4_psmnist": "psmnist", "s4_scifar": "scifar", "s4d_scifar": "scifar"}
+    | {"s4_sc10": "sc10", "s4_etth1": "etth1", "s4_etth2": "etth2", "s4_ettm1": "ettm1", "s4_weather": "weather"}
+    | {"lssl_smnist": "smnist", "lssl_psmnist": "psmnist", "lssl_scifar": "scifar"}
+)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_EXPERIMENTS))
+def test_every_paper_experiment_has_a_config_and_a_cpu_variant(name):
+    assert name in NAMES and f"{name}_cpu" in NAMES, f"configs/{name}.yaml or configs/{name}_cpu.yaml is missing"
+    for variant in (name, f"{name}_cpu"):
+        cfg = load_config(variant)
+        assert cfg.task.name == PAPER_EXPERIMENTS[name], f"{variant} runs {cfg.task.name!r}"
+        assert cfg.model.layer == name.split("_")[0], f"{variant} uses layer {cfg.model.layer!r}"
+
+
 # the LRU paper's ring per task (Orvieto et al. 2023): (r_min, r_max, max_phase, bidirectional)
 LRU_RINGS = {
     "listops": (0.0, 0.99, 2 * math.pi, False),
