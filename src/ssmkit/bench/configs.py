@@ -133,6 +133,7 @@ def measure_config(
     from ssmkit.data.base import DataMissingError, pad_collate
     from ssmkit.train import build
     from ssmkit.train.config import load_config
+    from ssmkit.train.loop import batch_to_device
     from ssmkit.train.metrics import batch_loss
 
     cfg = load_config(name)
@@ -157,10 +158,6 @@ def measure_config(
     collate = pad_collate if task.variable_length else None
     tol = task.info.get("tolerance")
 
-    def fetch(it):
-        x, y, *rest = next(it)
-        return x.to(dev), y.to(dev), rest[0].to(dev) if rest else None
-
     # train: one warm-up step, then `steps` timed ones, on the run's first batches of epoch 0
     batches = build.epoch_batches(len(task.train), t.batch_size, steps + 1, t.seed, 0)
     it = iter(DataLoader(task.train, batch_sampler=batches, collate_fn=collate, generator=torch.Generator()))
@@ -168,7 +165,7 @@ def measure_config(
     step_times, step_cpu, lengths_seen = [], [], []
     for i in range(steps + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        x, y, lengths = fetch(it)
+        x, y, lengths = batch_to_device(next(it), dev)
         loss, _ = batch_loss(task.kind, model(x, lengths), y, lengths, tol)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -195,7 +192,7 @@ def measure_config(
     with torch.no_grad():
         for i in range(len(ebatches)):
             t0, c0 = time.perf_counter(), time.process_time()
-            x, y, lengths = fetch(it)
+            x, y, lengths = batch_to_device(next(it), dev)
             batch_loss(task.kind, model(x, lengths), y, lengths, tol)
             if i > 0 or len(ebatches) == 1:
                 eval_times.append(time.perf_counter() - t0)

@@ -131,7 +131,7 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
                             generator=torch.Generator())  # fmt: skip
         model.train()
         for batch in loader:
-            x, y, lengths = _to_device(batch, d.device)
+            x, y, lengths = batch_to_device(batch, d.device)
             with autocast:
                 out = net(x, lengths)
             loss, _ = _batch_loss(task.kind, out, y, lengths, tol)
@@ -268,7 +268,7 @@ def _evaluate(model, dataset, cfg, kind, tol, d, collate, autocast, rate: float 
     model.eval()
     stats = torch.zeros(5, dtype=torch.float64)
     for batch in loader:
-        x, y, lengths = _to_device(batch, d.device)
+        x, y, lengths = batch_to_device(batch, d.device)
         with autocast:
             if rate == 1.0:
                 out = model(x, lengths)
@@ -289,7 +289,8 @@ def _describe(d) -> str:
     return f"{d.device.type} x{d.world} ({where})"
 
 
-def _to_device(batch, device):
+def batch_to_device(batch, device):
+    """(x, y[, lengths]) from a DataLoader -> x, y, lengths (None when the task has fixed length) on `device`."""
     x, y, *rest = batch
     lengths = rest[0].to(device) if rest else None
     return x.to(device), y.to(device), lengths
