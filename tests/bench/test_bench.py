@@ -68,10 +68,12 @@ def test_quick_layers(tmp_path):
 
 def test_quick_streaming(tmp_path):
     assert main(["bench", "streaming", "--quick", "--out", str(tmp_path)]) == 0
-    summary, buckets = check_report(tmp_path, "streaming")
+    summary, buckets, ratios = check_report(tmp_path, "streaming")
     assert [r[0] for r in summary[1:]] == list(streaming.MODELS)
-    assert buckets[0][1:] == list(streaming.MODELS)
-    assert buckets[-1][0] == "128 .. 256"  # power-of-two buckets, the last one up to the final position
+    assert buckets[0][1:] == ratios[0][1:] == list(streaming.MODELS)
+    assert buckets[-1][0] == ratios[-1][0] == "128 .. 256"  # power-of-two buckets up to the last position
+    assert all(float(x) > 0 for row in ratios[1:] for x in row[1:])  # step / control, both measured
+    assert summary[0][6] == "load-controlled drift" and all(r[6].endswith("%") for r in summary[1:])
     state_mib = {r[0]: float(r[-2]) for r in summary[1:]}
     assert state_mib["transformer"] > 10 * state_mib["s4d"]  # the KV cache grew; the SSM state did not
 
@@ -170,6 +172,19 @@ def test_flatness_of_flat_and_growing_latency():
     growing = streaming.flatness([1e-3 + 1e-6 * t for t in range(1, P + 1)])
     assert growing["slope_s_per_position"] == pytest.approx(1e-6, rel=1e-6)
     assert growing["drift"] == pytest.approx(1e-6 * (P - 1) / (1e-3 + 1e-6), rel=1e-3)
+
+
+def test_load_control_cancels_a_load_drift_and_keeps_growth_with_position():
+    P = 4096
+    load = [1.0 + t / P for t in range(P)]  # the machine gets twice as slow over the run
+    flat_step = [1e-3 * x for x in load]  # an SSM: same work at every position
+    control = [1e-3 * x for x in load]  # a step at position 1, timed under the same load
+    assert streaming.flatness(flat_step)["drift"] == pytest.approx(1.0, rel=1e-2)  # raw: looks like +100%
+    assert streaming.flatness(streaming.step_over_control(flat_step, control))["drift"] == pytest.approx(0, abs=1e-9)
+    growing = [1e-3 * x * (1 + 3 * t / P) for t, x in enumerate(load)]  # attention: work grows with position
+    assert streaming.flatness(streaming.step_over_control(growing, control))["drift"] == pytest.approx(3.0, rel=1e-2)
+    with pytest.raises(ValueError, match="control"):
+        streaming.step_over_control([1.0, 2.0], [1.0])
 
 
 def test_markdown_table_rejects_ragged_rows():

@@ -6,11 +6,14 @@ LRU (state size N = 64), whose `step` is the recurrence x_t = Ā x_{t-1} + B̄ u
 fixed-size state, whatever the position; or causal attention (`ssmkit.models.Transformer`) decoding with a KV cache:
 step t attends to the t keys and values cached so far (the cache grows by concatenation), so its work and state grow
 with t. One process per model (`ssmkit.bench.common`) runs `model.step` at positions 1 .. P (P = 16384) after a short
-warm-up on a separate state, and times each step (wall clock).
+warm-up on a separate state, and times each step (wall clock). Right after each step it times a control: the same
+model's step at position 1 (from the fixed initial state), the same work for an SSM and the cheapest step for
+attention. The ratio step / control at each position cancels what the shared machine's load does to both.
 
 Flatness: the median latency per position bucket (powers of two), and a least-squares line through the medians of
 equal-width buckets of positions (robust to the shared machine's spikes): its slope, and the drift it predicts over
-the whole run relative to its value at position 1. Flat means a drift near 0 %; the Transformer's grows with P.
+the whole run relative to its value at position 1. Flat means a drift near 0 %; the Transformer's grows with P. The
+same fit through the ratio step / control gives the load-controlled drift, the figure to read on a shared machine.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def model_options(name: str, N: int) -> dict[str, Any]:
 
 
 def stream_cell(device: str, layer: str, positions: int, H: int, n_layers: int, N: int) -> dict[str, Any]:
-    """In the child: latency (s) of `model.step` at each position 1..positions, the final state's size, peak memory."""
+    """In the child: latency (s) of `model.step` at each position 1..positions, each followed by the latency of a
+    control step at position 1 (the same model from its initial state); the final state's size, peak memory."""
     import torch
 
     from ssmkit.models import SequenceModel
@@ -41,12 +45,16 @@ def stream_cell(device: str, layer: str, positions: int, H: int, n_layers: int, 
                           layer_options=model_options(layer, N)).to(device).eval()  # fmt: skip
     u = torch.randn(1, positions, 1, device=device)  # (B=1, P, d_input=1)
     memory = common.PeakMemory(device)
-    latencies = []
+    latencies, controls = [], []
     with torch.no_grad():
         warm = model.initial_state(1)
         for t in range(min(16, positions)):  # warm-up: first-call allocations stay out of the timings
             _, warm = model.step(u[:, t], warm)
-        state = model.initial_state(1)
+        state, start = model.initial_state(1), model.initial_state(1)  # `start` is never replaced: steps are pure
+
+        def control() -> None:
+            model.step(u[:, 0], start)
+
         for t in range(positions):
 
             def step(t=t) -> None:
@@ -54,7 +62,9 @@ def stream_cell(device: str, layer: str, positions: int, H: int, n_layers: int, 
                 _, state = model.step(u[:, t], state)
 
             latencies.append(common.time_call(step, device))
-    return {"latency_s": latencies, "state_mib": _nbytes(state) / 2**20, "peak_mib": memory.peak_mib()}
+            controls.append(common.time_call(control, device))
+    return {"latency_s": latencies, "control_s": controls, "state_mib": _nbytes(state) / 2**20,
+            "peak_mib": memory.peak_mib()}  # fmt: skip
 
 
 def _nbytes(state: Any) -> int:
@@ -85,6 +95,13 @@ def flatness(latencies: list[float], n_buckets: int = 32) -> dict[str, Any]:
     }
 
 
+def step_over_control(latencies: list[float], controls: list[float]) -> list[float]:
+    """Each step's latency over its control's (a step at position 1 timed right after it, under the same load)."""
+    if len(latencies) != len(controls):
+        raise ValueError(f"{len(latencies)} step latencies but {len(controls)} control latencies")
+    return [s / c for s, c in zip(latencies, controls, strict=True)]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--positions", type=int, default=16384, help="decode positions 1 .. this (default 16384)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -109,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
         results[name] = res
         if "latency_s" in res:
             stats[name] = flatness(res["latency_s"])
-            print(name, f"median {stats[name]['median_s'] * 1e3:.3f} ms, drift {100 * stats[name]['drift']:.1f}%")
+            stats[name]["controlled"] = flatness(step_over_control(res["latency_s"], res["control_s"]))
+            print(name, f"median {stats[name]['median_s'] * 1e3:.3f} ms, drift {100 * stats[name]['drift']:.1f}%, "
+                  f"load-controlled drift {100 * stats[name]['controlled']['drift']:.1f}%")  # fmt: skip
         else:
             print(name, res, flush=True)
     after = common.machine_record(device, args.threads)
@@ -129,17 +148,22 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
     for name in args.models:
         res = results[name]
         if name not in stats:
-            summary_rows.append([name, res.get("error", "—"), "", "", "", "", "", ""])
+            summary_rows.append([name, res.get("error", "—"), "", "", "", "", "", "", ""])
             continue
         s = stats[name]
         summary_rows.append(
             [name, f"{s['median_s'] * 1e3:.3f}", f"{s['buckets'][min(6, len(s['buckets']) - 1)][2] * 1e3:.3f}",
              f"{s['buckets'][-1][2] * 1e3:.3f}", f"{s['slope_s_per_position'] * 1e9:.3g}",
-             f"{100 * s['drift']:+.1f}%", f"{res['state_mib']:.3g}", "{:.1f} / {:.1f}".format(*res["load"])]
+             f"{100 * s['drift']:+.1f}%", f"{100 * s['controlled']['drift']:+.1f}%", f"{res['state_mib']:.3g}",
+             "{:.1f} / {:.1f}".format(*res["load"])]
         )  # fmt: skip
     edges = stats[names[0]]["buckets"] if names else []
     bucket_rows = [
         [f"{lo} .. {hi - 1}", *(f"{stats[n]['buckets'][i][2] * 1e3:.3f}" for n in names)]
+        for i, (lo, hi, _) in enumerate(edges)
+    ]
+    ratio_rows = [
+        [f"{lo} .. {hi - 1}", *(f"{stats[n]['controlled']['buckets'][i][2]:.3f}" for n in names)]
         for i, (lo, hi, _) in enumerate(edges)
     ]
     early = edges[min(6, len(edges) - 1)] if edges else (0, 1, 0)
@@ -157,6 +181,7 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
                 f"median ms, last bucket ({edges[-1][0]}..{edges[-1][1] - 1})" if edges else "last bucket",
                 "slope (ns per position)",
                 f"fitted drift over {P} positions",
+                "load-controlled drift",
                 f"state MiB at position {P}",
                 "load before / after",
             ],
@@ -167,10 +192,14 @@ def report_body(args, results, stats, P, H, n_layers, N) -> list[str]:
         "",
         common.markdown_table(["positions", *names], bucket_rows) if names else "(nothing measured)",
         "",
+        "## Step at position t / control step at position 1 timed right after it (median per bucket)",
+        "",
+        common.markdown_table(["positions", *names], ratio_rows) if names else "(nothing measured)",
+        "",
         "How it is measured: " + " ".join(__doc__.split("\n\n")[1].split()),
         "",
-        "The models run one after the other on a shared machine: a change of load during one model's run shows up as "
-        "drift too, so read the drift with the load column and the bucket medians.",
+        "The models run one after the other on a shared machine: a change of load during one model's run shows up in "
+        "the raw drift too, and cancels in the load-controlled drift (step / control, both timed under the same load).",
         "",
         " ".join(__doc__.split("\n\n")[2].split()),
     ]
