@@ -12,7 +12,7 @@ attention. The ratio step / control at each position cancels what the shared mac
 
 Flatness: the median latency per position bucket (powers of two), and a least-squares line through the medians of
 equal-width buckets of positions (robust to the shared machine's spikes): its slope, and the drift it predicts over
-the whole run relative to its value at position 1. Flat means a drift near 0 %; the Transformer's grows with P. The
+the whole run relative to the first bucket's median. Flat means a drift near 0 %; the Transformer's grows with P. The
 same fit through the ratio step / control gives the load-controlled drift, the figure to read on a shared machine.
 """
 
@@ -85,12 +85,13 @@ def flatness(latencies: list[float], n_buckets: int = 32) -> dict[str, Any]:
         chunk = latencies[start : start + width]
         centres.append(start + 1 + (len(chunk) - 1) / 2)
         medians.append(statistics.median(chunk))
-    slope, intercept = common.fit_line(centres, medians) if len(centres) >= 2 else (0.0, medians[0])
-    at_start = intercept + slope * 1
+    slope = common.fit_line(centres, medians)[0] if len(centres) >= 2 else 0.0
+    # relative to the first bucket's measured median, not the line's intercept (which a latency growing faster than
+    # linearly, like attention's, pushes to or below zero)
     return {
         "buckets": buckets,
         "slope_s_per_position": slope,
-        "drift": slope * (P - 1) / at_start if at_start > 0 else float("nan"),
+        "drift": slope * (P - 1) / medians[0] if medians[0] > 0 else float("nan"),
         "median_s": statistics.median(latencies),
     }
 
