@@ -10,6 +10,7 @@ import torch
 
 from ssmkit.layers.ladder import VARIANTS, DenseRNN, make_recurrent
 from ssmkit.layers.lru import LRU
+from ssmkit.optim import param_groups
 
 
 def test_each_rung_is_one_change():
@@ -82,6 +83,21 @@ def test_bad_names_and_args():
         layer.step(torch.randn(2, 3), torch.zeros(2, 4, dtype=torch.complex64))
     with pytest.raises(ValueError, match="d_model"):
         layer(torch.randn(2, 5, 2))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_dense_rungs_take_a_learning_rate_hint_for_A(bidirectional):
+    layer = make_recurrent("linear_dense", 3, 4, lr=1e-3, bidirectional=bidirectional)
+    A = {id(p) for n, p in layer.named_parameters() if n.startswith("A")}
+    assert len(A) == (2 if bidirectional else 1)
+    hinted = [g for g in param_groups(layer, lr=1e-2, weight_decay=0.1) if {id(p) for p in g["params"]} & A]
+    assert len(hinted) == 1 and {id(p) for p in hinted[0]["params"]} == A
+    assert hinted[0]["lr"] == 1e-3 and hinted[0]["weight_decay"] == 0.0
+    default = param_groups(make_recurrent("tanh_rnn", 3, 4), lr=1e-2, weight_decay=0.1)  # no hint: A with B and C
+    assert all(g["lr"] == 1e-2 for g in default)
+    for bad in (0, -1e-3, "fast"):
+        with pytest.raises(ValueError, match="lr"):
+            DenseRNN(3, 4, lr=bad)
 
 
 def test_every_rung_trains():

@@ -27,6 +27,10 @@ class BidirectionalStepError(RuntimeError):
     """Raised by `step` / `step_chunk` on a bidirectional layer: it has no causal recurrence."""
 
 
+class NonFiniteError(ValueError):
+    """A tensor holds NaN or inf: bad input data or, inside a model, activations that overflowed (a divergence)."""
+
+
 class SequenceLayer(nn.Module):
     """Base class: holds `d_model`, `bidirectional` and the input checks shared by every layer."""
 
@@ -80,7 +84,7 @@ def check_float_finite(x: Tensor, name: str) -> None:
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise NonFiniteError(f"{name} contains NaN or inf values")
 
 
 def check_rate(rate: float) -> None:

@@ -29,13 +29,18 @@ from torch import Tensor, nn
 
 from ssmkit.layers.base import SequenceLayer, State, check_rate, check_sequence, check_token
 from ssmkit.layers.lru import LRU
+from ssmkit.optim import set_hint
 
 VARIANTS = ("tanh_rnn", "linear_dense", "complex_diag", "complex_diag_exp", "lru")
 NONLINEARITIES = ("tanh", None)
 
 
 class DenseRNN(SequenceLayer):
-    """x_k = f(A x_{k-1} + B u_k), y_k = C x_k + D ⊙ u_k with dense real A; f = tanh or identity. State (B, N) real."""
+    """x_k = f(A x_{k-1} + B u_k), y_k = C x_k + D ⊙ u_k with dense real A; f = tanh or identity. State (B, N) real.
+
+    `lr`: an optimiser hint for A (that learning rate and no weight decay), as the diagonal rungs' λ parameters get;
+    None (the default) trains A with the global learning rate and weight decay, like B and C.
+    """
 
     def __init__(
         self,
@@ -45,6 +50,7 @@ class DenseRNN(SequenceLayer):
         nonlinearity: str | None = "tanh",
         bidirectional: bool = False,
         dropout: float = 0.0,
+        lr: float | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("d_state", d_state)):
@@ -54,12 +60,15 @@ class DenseRNN(SequenceLayer):
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         if not (0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr (the learning rate hint for A) must be positive or None, got {lr!r}")
         self.d_model, self.d_state = d_model, d_state
         self.nonlinearity, self.bidirectional = nonlinearity, bidirectional
         self.directions = ("", "_reverse") if bidirectional else ("",)
         H, N = d_model, d_state
         for suffix in self.directions:
-            self.register_parameter("A" + suffix, nn.Parameter(torch.randn(N, N) / math.sqrt(N)))  # (N, N) Glorot
+            A = nn.Parameter(torch.randn(N, N) / math.sqrt(N))  # (N, N) Glorot
+            self.register_parameter("A" + suffix, A if lr is None else set_hint(A, lr=lr, weight_decay=0.0))
             self.register_parameter("B" + suffix, nn.Parameter(torch.randn(N, H) / math.sqrt(H)))  # (N, H)
             self.register_parameter("C" + suffix, nn.Parameter(torch.randn(H, N) / math.sqrt(N)))  # (H, N)
         self.D = nn.Parameter(torch.randn(H))  # (H,)
@@ -132,8 +141,8 @@ def _only_unit_rate(rate: float) -> None:
 def make_recurrent(variant: str, d_model: int, d_state: int, **kwargs) -> SequenceLayer:
     """The rung `variant` of the ladder (see the module docstring).
 
-    kwargs go to the layer's constructor, which checks them: DenseRNN takes bidirectional, dropout; the diagonal rungs
-    take LRU's r_min, r_max, max_phase, bidirectional, dropout, lr, scan_impl.
+    kwargs go to the layer's constructor, which checks them: DenseRNN takes bidirectional, dropout, lr; the diagonal
+    rungs take LRU's r_min, r_max, max_phase, bidirectional, dropout, lr, scan_impl.
     """
     if variant == "tanh_rnn":
         return DenseRNN(d_model, d_state, nonlinearity="tanh", **kwargs)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ssmkit.data.base import DATA_DIR_ENV, DataMissingError, pad_collate
+from ssmkit.layers.base import NonFiniteError
 from ssmkit.train import distributed
 from ssmkit.train.build import (
     build_model,
@@ -45,7 +46,7 @@ from ssmkit.train.report import RunLog, append_result, plot_curves
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or inf; the run stopped and kept its last good checkpoint."""
+    """The loss, the weights or the activations became NaN or inf; the run stopped and kept its last good checkpoint."""
 
 
 def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, Any]:
@@ -132,8 +133,18 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
         model.train()
         for batch in loader:
             x, y, lengths = batch_to_device(batch, d.device)
-            with autocast:
-                out = net(x, lengths)
+            try:
+                with autocast:
+                    out = net(x, lengths)
+            except NonFiniteError as e:  # finite data, yet a layer met NaN / inf: the activations overflowed
+                if x.is_floating_point() and not torch.isfinite(x).all():
+                    raise
+                bar.close()
+                raise TrainingDiverged(
+                    f"activations became NaN or inf inside the model at step {step + 1} (epoch {epoch}; a layer "
+                    f"reported: {e}); stopping. {_kept(last_pt)}. Try a lower optim.lr, a lower learning rate on the "
+                    f"recurrent weights (model.layer_options.lr), train.grad_clip=1.0, or train.precision=32."
+                ) from e
             loss, _ = _batch_loss(task.kind, out, y, lengths, tol)
             loss_all, stop_all = (d.sum(torch.tensor([loss.item(), float(stop.requested)])) / d.world).tolist()
             if not math.isfinite(loss_all):
