@@ -1,5 +1,7 @@
 """The deep model: streaming == parallel for every layer kind and block variant, padding never leaks, heads' shapes."""
 
+import copy
+
 import pytest
 import torch
 
@@ -75,6 +77,23 @@ def test_streaming_equals_parallel_per_step_head(layer, norm, prenorm, ff):
     assert y.shape == (2, 16, 3)
     torch.testing.assert_close(y_step, y, rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(y_chunk, y, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("layer", KINDS)
+def test_step_leaves_the_state_it_was_given_unchanged(layer):
+    """A kept state can be stepped from again (branching decoders; the streaming benchmark's control step)."""
+    model = _model(layer, "batch")
+    u = torch.randn(2, 5, 2, dtype=torch.float64)
+    _warm_up_batchnorm(model, u)
+    with torch.no_grad():
+        state = model.initial_state(2)
+        for t in range(3):
+            _, state = model.step(u[:, t], state)
+        kept = copy.deepcopy(state)
+        y_once, _ = model.step(u[:, 3], state)
+        y_again, _ = model.step(u[:, 3], state)
+    torch.testing.assert_close(state, kept, rtol=0, atol=0)
+    torch.testing.assert_close(y_again, y_once, rtol=0, atol=0)
 
 
 PREFIX_CASES = [(kind, "mean", "sequence") for kind in KINDS] + [
