@@ -220,7 +220,7 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
             append_result(Path(t.runs_dir) / "results.csv", {
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "experiment": cfg.experiment,
                 "model": f"{cfg.model.layer} d={cfg.model.d_model} n={cfg.model.n_layers}", "params": n_params,
-                "metric": f"{split} {metric}", "value": f"{metrics[metric]:.4f}", "wall_time_s": f"{wall:.1f}",
+                "metric": f"{split} {metric}", "value": f"{metrics[metric]:.4f}", "wall_time_s": f"{wall:.3f}",
                 "device": device, "run": str(run_dir),
             })  # fmt: skip
         scores = "; ".join(f"{split} {', '.join(f'{k} {v:.4f}' for k, v in m.items())}"
