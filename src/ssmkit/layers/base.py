@@ -87,6 +87,12 @@ def check_float_finite(x: Tensor, name: str) -> None:
         raise NonFiniteError(f"{name} contains NaN or inf values")
 
 
+def check_lr_hint(lr: float | None, parameters: str) -> None:
+    """A layer's optimiser hint `lr` for `parameters` (e.g. "ν, θ, γ"): None (the global lr) or a positive number."""
+    if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
+        raise ValueError(f"lr (the learning rate hint for {parameters}) must be positive or None, got {lr!r}")
+
+
 def check_rate(rate: float) -> None:
     if not (isinstance(rate, (int, float)) and rate > 0 and rate == rate and rate != float("inf")):
         raise ValueError(f"rate must be a finite positive number (the sampling-rate factor), got {rate!r}")

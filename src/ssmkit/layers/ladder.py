@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ssmkit.layers.base import SequenceLayer, State, check_rate, check_sequence, check_token
+from ssmkit.layers.base import SequenceLayer, State, check_lr_hint, check_rate, check_sequence, check_token
 from ssmkit.layers.lru import LRU
 from ssmkit.optim import set_hint
 
@@ -60,8 +60,7 @@ class DenseRNN(SequenceLayer):
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         if not (0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr (the learning rate hint for A) must be positive or None, got {lr!r}")
+        check_lr_hint(lr, "A")
         self.d_model, self.d_state = d_model, d_state
         self.nonlinearity, self.bidirectional = nonlinearity, bidirectional
         self.directions = ("", "_reverse") if bidirectional else ("",)

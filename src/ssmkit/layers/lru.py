@@ -37,7 +37,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ssmkit.layers.base import SequenceLayer, State, check_rate, check_sequence, check_token
+from ssmkit.layers.base import SequenceLayer, State, check_lr_hint, check_rate, check_sequence, check_token
 from ssmkit.ops.scan import IMPLS, scan
 from ssmkit.optim import set_hint
 
@@ -217,5 +217,4 @@ def _check_init_args(d_model, d_state, r_min, r_max, max_phase, dropout, lr) -> 
         raise ValueError(f"max_phase must be in (0, 2π], got {max_phase}")
     if not (0.0 <= dropout < 1.0):
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if lr is not None and not lr > 0:
-        raise ValueError(f"lr (the learning rate hint for ν, θ, γ) must be positive or None, got {lr}")
+    check_lr_hint(lr, "ν, θ, γ")
