@@ -1,4 +1,5 @@
-"""Every training command quoted in README.md and benchmarks/results.md still runs as written: its experiment exists
+"""Every training command quoted in the docs (README.md, benchmarks/*.md, docs/*.md, the configs' header comments)
+still runs as written: its experiment exists
 in configs/ and its overrides name real keys with values of the right type. A committed number is only worth its
 command, so renaming a config or a key without updating the results that cite it fails here, not for a reader."""
 
@@ -13,17 +14,22 @@ import pytest
 from ssmkit.train.config import experiment_names, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "results.md"]
+DOCS = [ROOT / "README.md", *(ROOT / "benchmarks").glob("*.md"), *(ROOT / "docs").glob("*.md")]
+DOCS += sorted((ROOT / "configs").glob("*.yaml"))
 TRAIN_COMMAND = re.compile(r"`ssmkit train ([^`]+)`")
+COMMAND_START = re.compile(r"(--resume |[a-z0-9_]+( |$))")  # not a placeholder like `ssmkit train / eval / stream`
 
 
 def quoted_train_commands() -> list[tuple[str, str]]:
-    """(document, argument string) for each `ssmkit train ...` in backticks, skipping `--list` and placeholders."""
+    """(document, argument string) for each `ssmkit train ...` in backticks, skipping `--list` and placeholders.
+    Commands may wrap across lines, in a YAML header across `# ` comment lines."""
     found = []
     for doc in DOCS:
-        for args in TRAIN_COMMAND.findall(doc.read_text()):
-            if args.strip() != "--list" and "<" not in args:  # <rung>: a placeholder, not a command
-                found.append((doc.name, args.strip()))
+        text = re.sub(r"\n\s*#? ?", " ", doc.read_text())
+        for args in TRAIN_COMMAND.findall(text):
+            args = " ".join(args.split())
+            if COMMAND_START.match(args) and "<" not in args:  # <rung>: a placeholder, not a command
+                found.append((doc.name, args))
     return sorted(set(found))
 
 
