@@ -19,13 +19,15 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
-def assert_layer_contract(layer, dtype=torch.float64, batch=2, length=37, tol=None, rate=1.0, chunks=(5, 1, 13)):
+def assert_layer_contract(
+    layer, dtype=torch.float64, batch=2, length=37, tol=None, rate=1.0, chunks=(5, 1, 13), device="cpu"
+):
     """parallel == step-by-step == step_chunk over uneven chunks, from the zero state, within `tol` relative."""
     tol = TOL[dtype] if tol is None else tol
-    layer = layer.to(dtype).eval()
+    layer = layer.to(device=device, dtype=dtype).eval()
     H = layer.d_model
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(batch, length, H, generator=g, dtype=dtype)
+    x = torch.randn(batch, length, H, generator=g, dtype=dtype).to(device)
     with torch.no_grad():
         y = layer(x, rate=rate)
         assert y.shape == (batch, length, H), f"forward returned {tuple(y.shape)}"
