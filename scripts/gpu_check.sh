@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a GPU, as one short script (about 8 minutes): tests/test_cuda.py on CUDA, then every benchmark
+# The checks that need a GPU, as one short script (about 9 minutes at most): tests/test_cuda.py on CUDA, then every benchmark
 # with --device cuda. Run from the repository root on a machine with an NVIDIA GPU and a CUDA build of torch:
 #
 #     bash scripts/gpu_check.sh    # in $OUT (default ./gpu_check): summary.txt, env.txt, tests.log, results.tgz
@@ -21,7 +21,7 @@ QUICK=${QUICK:+--quick}
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAME.log, record the outcome
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/logs/NAME.log, record the outcome
     local name=$1 limit=$2
     shift 2
     local start=$SECONDS

@@ -1,7 +1,7 @@
 """Every training command quoted in the docs (README.md, benchmarks/*.md, docs/*.md, the configs' header comments)
-still runs as written: its experiment exists
-in configs/ and its overrides name real keys with values of the right type. A committed number is only worth its
-command, so renaming a config or a key without updating the results that cite it fails here, not for a reader."""
+still runs as written: its experiment exists in configs/ and its overrides name real keys with values of the right
+type. A committed number is only worth its command, so renaming a config or a key without updating the results that
+cite it fails here, not for a reader."""
 
 from __future__ import annotations
 
