@@ -1,5 +1,5 @@
 """Why S4D-LegS starts slowly on ListOps at N = 32 (issue 7): the initial kernels and gradients of the ListOps CPU
-model for S4 (DPLR LegS) and S4D with the LegS, Lin and Inv inits, side by side, before any training.
+model for S4 (DPLR LegS) and S4D with the LegS, Lin, Inv and Real inits, side by side, before any training.
 
     SSMKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/s4d_init_diagnose.py [N ...]
 
@@ -26,7 +26,7 @@ from ssmkit.layers import S4, S4D
 from ssmkit.train.build import build_model, build_task
 from ssmkit.train.config import load_config
 
-VARIANTS = (("s4", "legs"), ("s4d", "legs"), ("s4d", "lin"), ("s4d", "inv"))
+VARIANTS = (("s4", "legs"), ("s4d", "legs"), ("s4d", "lin"), ("s4d", "inv"), ("s4d", "real"))
 H, L, TAIL = 64, 2000, 100
 
 
