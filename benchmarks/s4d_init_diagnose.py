@@ -6,7 +6,8 @@ model for S4 (DPLR LegS) and S4D with the LegS, Lin, Inv and Real inits, side by
 Per variant and state size N (default 32 and 64), one row:
 - kernel: the layer alone (H = 64, bidirectional, Δ log-uniform in [1e-3, 1e-1], seed 0) at L = 2000: the RMS over
   channels of each kernel's l2 norm, and the share of its energy (sum of K_l^2) at lags l >= 100;
-- modes: of S4D's N/2 modes, the one with the largest |B|, as |B| and |Im Λ| (S4's DPLR kernel: not applicable);
+- modes: of S4D's modes (N/2 complex pairs; N real modes for Real), the one with the largest |B|, as |B| and
+  |Im Λ| (S4's DPLR kernel: not applicable);
 - gradient: the whole s4d_listops_cpu / s4_listops_cpu model (seed 0) on one batch of 32 training sequences (seed 1):
   the cross-entropy, the l2 norm of the whole gradient and the part of it in log Δ. Training clips the gradient's
   norm at 1.0 (train.grad_clip), so a norm above 1 is scaled down.
@@ -21,7 +22,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from ssmkit.data.base import pad_collate
+from ssmkit.data.base import Task, pad_collate
 from ssmkit.layers import S4, S4D
 from ssmkit.train.build import build_model, build_task
 from ssmkit.train.config import load_config
@@ -49,10 +50,9 @@ def kernel_stats(layer: str, init: str, N: int) -> tuple[float, float, str]:
     return norm, tail, f"abs(B) {B[k].abs().item():.1f} at abs(Im Λ) {Lambda[k].imag.abs().item():.1f}"
 
 
-def gradient_stats(layer: str, init: str, N: int) -> tuple[float, float, float]:
+def gradient_stats(layer: str, init: str, N: int, task: Task) -> tuple[float, float, float]:
     """Loss, total gradient norm and the log Δ part of it, for the ListOps CPU model on one training batch."""
     cfg = load_config(f"{layer}_listops_cpu", [f"model.layer_options.init={init}", f"model.layer_options.d_state={N}"])
-    task = build_task(cfg)
     torch.manual_seed(0)
     model = build_model(cfg, task)
     model.train()
@@ -68,13 +68,14 @@ def gradient_stats(layer: str, init: str, N: int) -> tuple[float, float, float]:
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     sizes = [int(a) for a in argv] or [32, 64]
+    task = build_task(load_config("s4d_listops_cpu"))  # the S4 and S4D configs share their task section
     columns = ["layer", "init", "N", "kernel norm", f"energy at lags >= {TAIL}", "largest-B mode", "loss", "grad norm"]
     print("| " + " | ".join(columns + ["log Δ part"]) + " |")
     print("|---|---|---:|---:|---:|---|---:|---:|---:|")
     for N in sizes:
         for layer, init in VARIANTS:
             norm, tail, mode = kernel_stats(layer, init, N)
-            loss, total, dt = gradient_stats(layer, init, N)
+            loss, total, dt = gradient_stats(layer, init, N, task)
             numbers = [f"{norm:.2f}", f"{tail:.0%}", mode, f"{loss:.3f}", f"{total:.3f}", f"{dt:.3f}"]
             cells = [layer.upper(), init, N] + numbers
             print("| " + " | ".join(str(c) for c in cells) + " |")
