@@ -197,6 +197,7 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
             print(f"stopped at step {step}/{total_steps}; checkpoint saved: {last_pt}\n"
                   f"continue with: ssmkit train --resume {run_dir}")  # fmt: skip
             log.close()
+        _leave_together(d)
         return {"run_dir": run_dir, "status": status, "step": step}
 
     # ---- 6. test and report --------------------------------------------------------------------------------------
@@ -227,12 +228,18 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> dict[str, 
                            for split, m in {"test": test, **extra}.items())  # fmt: skip
         print(f"done in {wall:.1f} s: {scores}; params {n_params}; run folder {run_dir} (curves.png, log.csv, "
               f"checkpoints/)")  # fmt: skip
-    if d.world > 1:  # every process leaves together: one that tears its process group down while the main process
-        torch.distributed.barrier()  # still writes the results aborted inside gloo (tests/train/test_ddp.py, ~1 in 3)
+    _leave_together(d)
     return result
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
+def _leave_together(d: distributed.Dist) -> None:
+    """Every process leaves train() together: one that tears its process group down while the main process still
+    writes its files aborted inside gloo (tests/train/test_ddp.py failed ~1 run in 3 without this)."""
+    if d.world > 1:
+        torch.distributed.barrier()
+
+
 def _load_best(model: nn.Module, best_pt: Path, world: int) -> None:
     """Every process takes the main process's best weights (read there, broadcast, so no shared file system needed)."""
     if best_pt.exists() and (world == 1 or torch.distributed.get_rank() == 0):
