@@ -6,8 +6,12 @@ K_l = 2 Re sum_n C_n B_n Ab_n^l (S4D Sec. 3, a Vandermonde product). The initial
 
 - ``legs``  S4D-LegS: Lambda = the eigenvalues of the normal part of HiPPO-LegS (-1/2 + i w_n, Im <= 0, as `nplr`)
             and B = V^* B_LegS, its input matrix in the eigenbasis (the diagonal part of `nplr("legs", N)`).
-            The S4 code's "legsd" also halves B (S4D's analysis of S4D-LegS uses B/2); since the kernel is linear
-            in B, that is only an overall factor 2, absorbed by the learned C.
+            The S4 code's "legsd" also halves B (S4D's analysis of S4D-LegS uses B/2); the kernel is linear in B,
+            so that is an overall factor 2 which the learned C can absorb, but the initial kernel here is twice as
+            large. This B puts most of its weight on the fastest mode (abs(B) = 20.4 at abs(Im Lambda) = 325 for
+            N = 32; benchmarks/s4d_init_diagnose.py). The S4 repository's current "diag-legs" pairs the same Lambda
+            with B = 1 instead (its dplr.py, B_init="constant" unless B_init="legs" is passed), as ``inv`` below
+            does with frequencies that approximate these.
 - ``inv``   S4D-Inv: Lambda_n = -1/2 + i (N/pi) (N/(2n+1) - 1), B_n = 1 (S4D Sec. 4).
 - ``lin``   S4D-Lin: Lambda_n = -1/2 + i pi n, B_n = 1 (S4D Sec. 4).
 - ``real``  S4D-Real: Lambda_n = -(n+1) for n = 0, ..., N-1, B_n = 1. These are N real modes, not N/2 pairs: a real
