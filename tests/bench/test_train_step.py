@@ -41,4 +41,32 @@ def test_quick_run_writes_table_and_plot(tmp_path):
     assert main(["bench", "train_step", "--quick", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "train_step.md").read_text()
     assert "| 32 | 1 |" in table and "x** |" in table  # one row with its ratio
+    assert "page faults/step ref / ssmkit |" in table
     assert (tmp_path / "train_step.png").stat().st_size > 0
+
+
+def test_variant_names_keep_the_model_and_change_only_the_step():
+    assert train_step.split_variant("ssmkit-bf16") == ("ssmkit", "bf16")
+    assert train_step.split_variant("reference-compile") == ("reference", "compile")
+    assert train_step.split_variant("ssmkit-noconv") == ("ssmkit-noconv", None)
+    model, _ = train_step.build("reference-bf16", 8)
+    assert isinstance(model, train_step.ReferenceS4Model)
+
+
+def test_bf16_variant_runs_a_step_and_reports_against_the_float32_reference(tmp_path):
+    argv = ["bench", "train_step", "--quick", "--out", str(tmp_path), "--models", "reference", "ssmkit", "ssmkit-bf16"]
+    assert main(argv) == 0
+    table = (tmp_path / "train_step.md").read_text()
+    assert "| 32 | 1 | ssmkit-bf16 |" in table
+    assert "--models reference ssmkit ssmkit-bf16" in table  # the command that reproduces it
+
+
+def test_compile_variant_times_a_step():
+    import shutil
+
+    import pytest
+
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("torch.compile on CPU needs a C++ compiler")
+    r = train_step.time_steps("ssmkit-compile", 8, batch=2, length=16, warmup=1, repeats=1)
+    assert r["model"] == "ssmkit-compile" and r["median_s"] > 0

@@ -22,6 +22,10 @@ a learned complex parameter, so it has 32·H more parameters per layer; both cou
 One optimiser step = zero_grad, forward, cross-entropy, backward, AdamW step, on a fixed random batch (B, 784, 1).
 Each (model, d_model, threads) configuration runs in its own subprocess so thread settings and allocator state do not
 leak between them; the table reports the median over repeats and the peak resident memory of that process.
+
+Variants (`--models ssmkit-compile reference-bf16 ...`) run the same model and step two other ways: wrapped in
+`torch.compile`, or with the forward under `torch.autocast(bfloat16)` (the backward follows the forward's dtypes).
+They measure what those two well-known levers give on this machine; the bf16 rows are not the float32 model.
 """
 
 from __future__ import annotations
@@ -176,10 +180,22 @@ class SkipOnly(nn.Module):
 
 MODELS = ("reference", "ssmkit")
 # "ssmkit-noconv": ssmkit's model with every SSM convolution removed (the floor set by everything else in the step)
-ALL_MODELS = MODELS + ("ssmkit-noconv",)
+# "<model>-compile": the same model and step with the model wrapped in torch.compile (inductor, default mode)
+# "<model>-bf16": the same step with the forward under torch.autocast(bfloat16): matrix products and convolutions in
+#   bfloat16, FFTs in float32 (torch's CPU FFT has no bfloat16), other ops in their inputs' dtype, the loss in
+#   float32. Numerics differ from the float32 step: these rows say what it costs, not that it is the same model
+VARIANTS = ("compile", "bf16")
+ALL_MODELS = MODELS + ("ssmkit-noconv",) + tuple(f"{m}-{v}" for m in MODELS for v in VARIANTS)
+
+
+def split_variant(which: str) -> tuple[str, str | None]:
+    """'ssmkit-bf16' -> ('ssmkit', 'bf16'); 'ssmkit' -> ('ssmkit', None); 'ssmkit-noconv' is a model of its own."""
+    base, _, variant = which.rpartition("-")
+    return (base, variant) if variant in VARIANTS else (which, None)
 
 
 def build(which: str, d_model: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    which, _ = split_variant(which)  # the variants change how the step runs (time_steps), not the model
     if which == "reference":
         model = ReferenceS4Model(d_model=d_model)
         return model, reference_optimizer(model)
@@ -219,28 +235,34 @@ def time_steps(
 ) -> dict[str, Any]:
     """Median seconds per optimiser step (zero_grad, forward, loss, backward, AdamW step) in this process."""
     torch.manual_seed(0)
+    base, variant = split_variant(which)
     model, _ = build(which, d_model)
     model = model.to(device)
-    opt = (reference_optimizer if which == "reference" else ssmkit_optimizer)(model)  # over the moved parameters
+    opt = (reference_optimizer if base == "reference" else ssmkit_optimizer)(model)  # over the moved parameters
     model.train()
+    forward = torch.compile(model) if variant == "compile" else model  # compiles on the first (warm-up) step
     u = torch.randn(batch, length, 1, device=device)  # (B, L, 1): one pixel per step
     target = torch.randint(0, 10, (batch,), device=device)
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(u), target)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=variant == "bf16"):
+            logits = forward(u)
+        loss = F.cross_entropy(logits.float(), target)
         loss.backward()
         opt.step()
         return loss.item()  # waits for the device
 
     for _ in range(warmup):
         step()
-    times, cpu_times = [], []
+    times, cpu_times, faults = [], [], []
     for _ in range(repeats):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0, c0 = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - t0)
         cpu_times.append(time.process_time() - c0)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return {
         "model": which,
         "d_model": d_model,
@@ -250,6 +272,9 @@ def time_steps(
         "min_s": min(times),
         "times_s": times,
         "cpu_s": cpu_times,
+        # minor page faults: the first touch of each fresh 4 KiB page of a newly mapped tensor (a count that, unlike
+        # time, other processes on the machine do not change)
+        "page_faults": faults,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_device_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
         "device": device,
@@ -332,8 +357,8 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
         ),
         "",
         "| d_model | threads | params ref / ssmkit | reference s/step | ssmkit s/step | ratio (wall) "
-        "| reference CPU s | ssmkit CPU s | ratio (CPU) | peak MiB ref / ssmkit |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| reference CPU s | ssmkit CPU s | ratio (CPU) | peak MiB ref / ssmkit | page faults/step ref / ssmkit |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for d in args.d_models:
         for t in args.threads:
@@ -345,7 +370,7 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
                 f"{ours['median_s']:.3f} | **{ref['median_s'] / ours['median_s']:.2f}x** | "
                 f"{ref['median_cpu_s']:.3f} | {ours['median_cpu_s']:.3f} | "
                 f"{ref['median_cpu_s'] / ours['median_cpu_s']:.2f}x | "
-                f"{ref['peak_rss_mib']:.0f} / {ours['peak_rss_mib']:.0f} |"
+                f"{ref['peak_rss_mib']:.0f} / {ours['peak_rss_mib']:.0f} | {_faults(ref)} / {_faults(ours)} |"
             )
     floors = [r for r in rows if r["model"] == "ssmkit-noconv"]
     if floors:
@@ -366,6 +391,25 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
                 f"| {r['d_model']} | {r['threads']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} | {rw} | {rc} | "
                 f"{r['glu_matmul_s']:.3f} |"
             )
+    variants = [r for r in rows if split_variant(r["model"])[1] is not None]
+    if variants:
+        lines += [
+            "",
+            "Variants of the same step (see the module docstring of ssmkit.bench.train_step): torch.compile, and "
+            "bfloat16 autocast. Ratios are against the plain float32 reference step of this run. Page faults: "
+            "minor faults per step (first touches of freshly mapped memory).",
+            "",
+            "| d_model | threads | model | s/step | CPU s | reference / that (wall) | (CPU) | peak MiB | faults/step |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in variants:
+            ref = by.get(("reference", r["d_model"], r["threads"]))
+            rw = f"{ref['median_s'] / r['median_s']:.2f}x" if ref else "n/a"
+            rc = f"{ref['median_cpu_s'] / r['median_cpu_s']:.2f}x" if ref else "n/a"
+            lines.append(
+                f"| {r['d_model']} | {r['threads']} | {r['model']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} "
+                f"| {rw} | {rc} | {r['peak_rss_mib']:.0f} | {_faults(r)} |"
+            )
     lines += ["", "Per-step times (s):", ""]
     for r in rows:
         times = ", ".join(f"{x:.3f}" for x in r["times_s"])
@@ -375,6 +419,11 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (out / f"{stem}.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
     _plot(rows, args, out / f"{stem}.png")
+
+
+def _faults(row: dict[str, Any]) -> str:
+    faults = row.get("page_faults")
+    return f"{statistics.median(faults):,.0f}" if faults else "n/a"
 
 
 def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
@@ -416,7 +465,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=list(MODELS),
         choices=ALL_MODELS,
-        help="ssmkit-noconv: ssmkit without its SSM convolutions, and the GLU matmuls alone (what bounds the ratio)",
+        help="ssmkit-noconv: ssmkit without its SSM convolutions, and the GLU matmuls alone (what bounds the ratio); "
+        "<model>-compile: the model under torch.compile; <model>-bf16: the forward under bfloat16 autocast",
     )
     parser.add_argument("--name", default=None, help="output file stem (default train_step[_malloc])")
     parser.add_argument("--out", default="benchmarks", help="folder for train_step.md / .json / .png")
@@ -463,6 +513,7 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
         row["glu_matmul_s"] = statistics.median(r["glu_matmul_s"] for r in runs)
     row["times_s"] = [x for r in runs for x in r["times_s"]]
     row["cpu_s"] = [x for r in runs for x in r["cpu_s"]]
+    row["page_faults"] = [x for r in runs for x in r.get("page_faults", [])]
     row["median_s"] = statistics.median(row["times_s"])
     row["median_cpu_s"] = statistics.median(row["cpu_s"])
     row["min_s"] = min(row["times_s"])
