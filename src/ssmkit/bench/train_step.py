@@ -434,12 +434,14 @@ def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> N
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"H={d}\n{t} thr" for d in args.d_models for t in args.threads]
-    width = 0.38
+    models = list(dict.fromkeys(r["model"] for r in rows))  # every model and variant measured, in run order
+    width = 0.8 / len(models)
     for ax, key, what in zip(axes, ("median_s", "median_cpu_s"), ("wall-clock", "process CPU"), strict=True):
-        for i, which in enumerate(MODELS):
+        for i, which in enumerate(models):
             by = {(r["d_model"], r["threads"]): r[key] for r in rows if r["model"] == which}
             vals = [by.get((d, t), float("nan")) for d in args.d_models for t in args.threads]
-            ax.bar([j + (i - 0.5) * width for j in range(len(labels))], vals, width, label=which)
+            offset = (i - (len(models) - 1) / 2) * width
+            ax.bar([j + offset for j in range(len(labels))], vals, width, label=which)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_ylabel(f"{what} seconds per AdamW step (median)")
         ax.legend()
