@@ -1,5 +1,8 @@
 """The training-step benchmark: the reference example's model as documented, and a quick end-to-end run."""
 
+import shutil
+
+import pytest
 import torch
 
 from ssmkit.bench import train_step
@@ -62,10 +65,6 @@ def test_bf16_variant_runs_a_step_and_reports_against_the_float32_reference(tmp_
 
 
 def test_compile_variant_times_a_step():
-    import shutil
-
-    import pytest
-
     if shutil.which("g++") is None and shutil.which("c++") is None:
         pytest.skip("torch.compile on CPU needs a C++ compiler")
     r = train_step.time_steps("ssmkit-compile", 8, batch=2, length=16, warmup=1, repeats=1)

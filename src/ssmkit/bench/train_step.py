@@ -384,9 +384,7 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in floors:
-            ref = by.get(("reference", r["d_model"], r["threads"]))
-            rw = f"{ref['median_s'] / r['median_s']:.2f}x" if ref else "n/a"
-            rc = f"{ref['median_cpu_s'] / r['median_cpu_s']:.2f}x" if ref else "n/a"
+            rw, rc = _speedups(by.get(("reference", r["d_model"], r["threads"])), r)
             lines.append(
                 f"| {r['d_model']} | {r['threads']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} | {rw} | {rc} | "
                 f"{r['glu_matmul_s']:.3f} |"
@@ -403,9 +401,7 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
             "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in variants:
-            ref = by.get(("reference", r["d_model"], r["threads"]))
-            rw = f"{ref['median_s'] / r['median_s']:.2f}x" if ref else "n/a"
-            rc = f"{ref['median_cpu_s'] / r['median_cpu_s']:.2f}x" if ref else "n/a"
+            rw, rc = _speedups(by.get(("reference", r["d_model"], r["threads"])), r)
             lines.append(
                 f"| {r['d_model']} | {r['threads']} | {r['model']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} "
                 f"| {rw} | {rc} | {r['peak_rss_mib']:.0f} | {_faults(r)} |"
@@ -419,6 +415,13 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (out / f"{stem}.json").write_text(json.dumps({"machine": m, "command": command, "rows": rows}, indent=1))
     _plot(rows, args, out / f"{stem}.png")
+
+
+def _speedups(ref: dict[str, Any] | None, row: dict[str, Any]) -> tuple[str, str]:
+    """The reference's median time over the row's, wall-clock and CPU, as table cells ("n/a" without a reference)."""
+    if ref is None:
+        return "n/a", "n/a"
+    return f"{ref['median_s'] / row['median_s']:.2f}x", f"{ref['median_cpu_s'] / row['median_cpu_s']:.2f}x"
 
 
 def _faults(row: dict[str, Any]) -> str:
