@@ -52,6 +52,8 @@ def test_wrong_types_and_malformed_overrides():
         load_config("tiny", ["train.epochs=1.5"])
     with pytest.raises(ValueError, match="section.key=value"):
         load_config("tiny", ["model.d_model"])
+    with pytest.raises(ValueError, match=r"override 'model.layer_options=\{d_state:'.* not valid YAML"):
+        load_config("tiny", ["model.layer_options={d_state:"])  # what an unquoted {d_state: 32} leaves after the shell
     with pytest.raises(ValueError, match="task.options must be a mapping"):
         from_dict({"task": {"options": 3}})
 

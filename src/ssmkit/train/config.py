@@ -148,7 +148,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {p!r} is a value, not a section")
-        node[leaf] = yaml.safe_load(text) if text != "" else ""
+        try:
+            node[leaf] = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(
+                f"override {item!r}: the value {text!r} is not valid YAML ({problem}); quote the whole override "
+                f"for the shell, e.g. 'model.layer_options={{d_state: 32}}'"
+            ) from None
     return raw
 
 
