@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--micro-batches", type=int, nargs="+", default=[64, 16, 8])
     parser.add_argument("--models", nargs="+", default=["reference", "ssmkit"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", nargs=3, metavar=("MODEL", "MICRO", "ALLOC"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("MODEL", "MICRO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(child(args.child[0], args.d_model, int(args.child[1]), args.repeats)))
@@ -76,7 +76,7 @@ def main() -> None:
             for micro in args.micro_batches:
                 cmd = [sys.executable, __file__, "--d-model", str(args.d_model), "--repeats", str(args.repeats)]
                 out = subprocess.run(
-                    cmd + ["--child", which, str(micro), alloc], env=env, capture_output=True, text=True, check=True
+                    cmd + ["--child", which, str(micro)], env=env, capture_output=True, text=True, check=True
                 ).stdout
                 r = json.loads(out.split("RESULT ", 1)[1])
                 rows.append((alloc, which, micro, r))
@@ -85,6 +85,8 @@ def main() -> None:
     cmd = f"python benchmarks/train_step_microbatch.py --d-model {args.d_model} --micro-batches " + " ".join(
         map(str, args.micro_batches)
     )
+    if args.models != parser.get_default("models"):
+        cmd += " --models " + " ".join(args.models)
     lines = [
         "# Training step in micro-batches (gradient accumulation inside one optimiser step)",
         "",
