@@ -1,5 +1,6 @@
 """The training-step benchmark: the reference example's model as documented, and a quick end-to-end run."""
 
+import json
 import shutil
 
 import pytest
@@ -69,3 +70,21 @@ def test_compile_variant_times_a_step():
         pytest.skip("torch.compile on CPU needs a C++ compiler")
     r = train_step.time_steps("ssmkit-compile", 8, batch=2, length=16, warmup=1, repeats=1)
     assert r["model"] == "ssmkit-compile" and r["median_s"] > 0
+
+
+def test_floor_rows_report_the_glu_matmuls_and_the_ceiling_they_set(tmp_path):
+    argv = ["bench", "train_step", "--quick", "--out", str(tmp_path), "--models", "reference", "ssmkit-noconv"]
+    assert main(argv) == 0
+    lines = (tmp_path / "train_step.md").read_text().splitlines()
+    header = [line for line in lines if "GLU matmuls s/step" in line][0]
+    assert header.endswith("| reference / GLU matmuls (CPU): the ceiling |")
+    start = lines.index(header)
+    row = lines[start + 2]  # below the alignment row
+    assert row.startswith("| 32 | 1 |") and row.count("|") == header.count("|")
+    floor = [r for r in json.loads((tmp_path / "train_step.json").read_text())["rows"] if r["model"] == "ssmkit-noconv"]
+    assert floor[0]["glu_matmul_s"] > 0 and floor[0]["glu_matmul_cpu_s"] >= 0
+
+
+def test_glu_matmul_seconds_times_the_twelve_products():
+    wall, cpu = train_step.glu_matmul_seconds(8, batch=2, length=16, repeats=1)
+    assert wall > 0 and cpu >= 0

@@ -208,23 +208,28 @@ def build(which: str, d_model: int) -> tuple[nn.Module, torch.optim.Optimizer]:
     raise ValueError(f"model must be one of {ALL_MODELS}, got {which!r}")
 
 
-def glu_matmul_seconds(d_model: int, batch: int, length: int, n_layers: int = 4, repeats: int = 3) -> float:
-    """Median seconds of the GLU linears' matrix products in one step: per layer (B·L, H) @ (H, 2H) forward and
-    the two backward products, for n_layers layers (the part of the step that runs at the machine's matmul speed)."""
+def glu_matmul_seconds(
+    d_model: int, batch: int, length: int, n_layers: int = 4, repeats: int = 3
+) -> tuple[float, float]:
+    """Median (wall, process CPU) seconds of the GLU linears' matrix products in one step: per layer (B·L, H) @ (H, 2H)
+    forward and the two backward products, for n_layers layers. Both models run exactly these products (same shapes,
+    same float32 flops), so reference step / this is the largest ratio any float32 implementation of the model could
+    reach on this machine, even if everything else in its step were free."""
     H, N = d_model, batch * length
-    x, W, g = torch.randn(N, H), torch.randn(2 * H, H), torch.randn(N, 2 * H)
+    x, W, g = torch.randn(N, H), torch.randn(2 * H, H), torch.randn(N, 2 * H)  # (BL, H), (2H, H), (BL, 2H)
 
     def products() -> None:
         for _ in range(n_layers):
-            x @ W.t(), g @ W, g.t() @ x
+            x @ W.t(), g @ W, g.t() @ x  # forward, d/dx, d/dW
 
     products()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         products()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        cpu_times.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
 # ---- timing -------------------------------------------------------------------------------------------------------
@@ -278,8 +283,16 @@ def time_steps(
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_device_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
         "device": device,
-        "glu_matmul_s": glu_matmul_seconds(d_model, batch, length) if which == "ssmkit-noconv" else None,
+        **_glu_matmul_fields(which, d_model, batch, length, device),
     }
+
+
+def _glu_matmul_fields(which: str, d_model: int, batch: int, length: int, device: str) -> dict[str, float | None]:
+    """The GLU matmuls' times, measured in the ssmkit-noconv process on CPU (the floor rows); None elsewhere."""
+    if which != "ssmkit-noconv" or device != "cpu":
+        return {"glu_matmul_s": None, "glu_matmul_cpu_s": None}
+    wall, cpu = glu_matmul_seconds(d_model, batch, length)
+    return {"glu_matmul_s": wall, "glu_matmul_cpu_s": cpu}
 
 
 # glibc returns every large block (> 32 MiB at most) to the system when freed, so each fresh large tensor is paid again
@@ -380,14 +393,17 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, loads: tu
             "GLU linears' matrix products alone (12 per step), against the reference's step.",
             "",
             "| d_model | threads | ssmkit without convolutions s/step | CPU s | reference / that (wall) | (CPU) "
-            "| GLU matmuls s/step |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| GLU matmuls s/step | CPU s | reference / GLU matmuls (CPU): the ceiling |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in floors:
-            rw, rc = _speedups(by.get(("reference", r["d_model"], r["threads"])), r)
+            ref = by.get(("reference", r["d_model"], r["threads"]))
+            rw, rc = _speedups(ref, r)
+            mm_wall, mm_cpu = r.get("glu_matmul_s"), r.get("glu_matmul_cpu_s")
+            ceiling = f"{ref['median_cpu_s'] / mm_cpu:.2f}x" if ref is not None and mm_cpu else "n/a"
             lines.append(
                 f"| {r['d_model']} | {r['threads']} | {r['median_s']:.3f} | {r['median_cpu_s']:.3f} | {rw} | {rc} | "
-                f"{r['glu_matmul_s']:.3f} |"
+                f"{_seconds(mm_wall)} | {_seconds(mm_cpu)} | {ceiling} |"
             )
     variants = [r for r in rows if split_variant(r["model"])[1] is not None]
     if variants:
@@ -422,6 +438,10 @@ def _speedups(ref: dict[str, Any] | None, row: dict[str, Any]) -> tuple[str, str
     if ref is None:
         return "n/a", "n/a"
     return f"{ref['median_s'] / row['median_s']:.2f}x", f"{ref['median_cpu_s'] / row['median_cpu_s']:.2f}x"
+
+
+def _seconds(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _faults(row: dict[str, Any]) -> str:
@@ -514,8 +534,9 @@ def run(args: argparse.Namespace) -> int:
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from the rounds of one configuration: medians over all their timed steps, the largest peak."""
     row = dict(runs[0])
-    if any(r.get("glu_matmul_s") is not None for r in runs):
-        row["glu_matmul_s"] = statistics.median(r["glu_matmul_s"] for r in runs)
+    for key in ("glu_matmul_s", "glu_matmul_cpu_s"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        row[key] = statistics.median(values) if values else None
     row["times_s"] = [x for r in runs for x in r["times_s"]]
     row["cpu_s"] = [x for r in runs for x in r["cpu_s"]]
     row["page_faults"] = [x for r in runs for x in r.get("page_faults", [])]
