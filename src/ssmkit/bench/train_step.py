@@ -214,7 +214,7 @@ def glu_matmul_seconds(
     """Median (wall, process CPU) seconds of the GLU linears' matrix products in one step: per layer (B·L, H) @ (H, 2H)
     forward and the two backward products, for n_layers layers. Both models run exactly these products (same shapes,
     same float32 flops), so reference step / this is the largest ratio any float32 implementation of the model could
-    reach on this machine, even if everything else in its step were free."""
+    reach with torch's matrix multiply on this machine, even if everything else in its step were free."""
     H, N = d_model, batch * length
     x, W, g = torch.randn(N, H), torch.randn(2 * H, H), torch.randn(N, 2 * H)  # (BL, H), (2H, H), (BL, 2H)
 
