@@ -1,7 +1,9 @@
 import subprocess
 import sys
 
-from ssmkit.cli import SUBCOMMANDS, main
+import pytest
+
+from ssmkit.cli import SUBCOMMANDS, build_parser, main, parse
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -18,3 +20,20 @@ def test_python_dash_m_works():
     r = subprocess.run([sys.executable, "-m", "ssmkit", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "usage: ssmkit" in r.stdout
+
+
+def test_overrides_after_an_option_are_kept_in_order():
+    parser = build_parser()
+    args = parse(parser, ["eval", "run/best.pt", "a.b=1", "--split", "test", "train.threads=2"])
+    assert args.checkpoint == "run/best.pt" and args.split == "test"
+    assert args.overrides == ["a.b=1", "train.threads=2"]
+    assert parse(parser, ["eval", "run", "--split", "val"]).overrides == []
+
+
+@pytest.mark.parametrize("argv", [["eval", "run", "--split", "test", "--nope"], ["eval", "run", "--split", "test", "word"],
+                                  ["hippo", "a.b=1"]])
+def test_unknown_words_are_still_refused(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(build_parser(), argv)
+    assert e.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
