@@ -30,8 +30,14 @@ def test_overrides_after_an_option_are_kept_in_order():
     assert parse(parser, ["eval", "run", "--split", "val"]).overrides == []
 
 
-@pytest.mark.parametrize("argv", [["eval", "run", "--split", "test", "--nope"], ["eval", "run", "--split", "test", "word"],
-                                  ["hippo", "a.b=1"]])
+REFUSED = [
+    ["eval", "run", "--split", "test", "--nope"],  # an unknown option
+    ["eval", "run", "--split", "test", "word"],  # not section.key=value
+    ["hippo", "a.b=1"],  # a command without overrides
+]
+
+
+@pytest.mark.parametrize("argv", REFUSED)
 def test_unknown_words_are_still_refused(argv, capsys):
     with pytest.raises(SystemExit) as e:
         parse(build_parser(), argv)
